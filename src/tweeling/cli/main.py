@@ -1,0 +1,308 @@
+"""The ``tweeling`` command line: parse, call one service function, render. Nothing more."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from tweeling.cli import render
+from tweeling.core.errors import TweelingError
+
+app = typer.Typer(
+    name="tweeling",
+    help="Tweeling: a digital twin of the physical living environment of the Netherlands.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+import_app = typer.Typer(help="Import a source into the twin's baseline.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+console = Console()
+err = Console(stderr=True)
+
+TwinOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--twin",
+        "-t",
+        help="Twin workspace folder (default: the current folder "
+        "or the nearest one above it with twin.toml).",
+    ),
+]
+
+
+def _user() -> str:
+    try:
+        return os.environ.get("TWEELING_USER") or getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+def run(fn: Callable[[], Any]) -> Any:
+    """Run a command body: user errors get a clear message and exit code 1."""
+    try:
+        return fn()
+    except TweelingError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted:[/] nothing of the unfinished step was stored")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new twin.")],
+    name: Annotated[str | None, typer.Option(help="Name of the twin.")] = None,
+) -> None:
+    """Create a new twin workspace (twin.toml and the GeoPackage store)."""
+    from tweeling.services.workspace import init_workspace
+
+    def body():
+        with init_workspace(directory, name=name) as ws:
+            console.print(f"Created twin [bold]{ws.name}[/] in {ws.root}")
+
+    run(body)
+
+
+def _do_import(kind: str, paths: list[Path], twin: Path | None, **options) -> None:
+    from tweeling.services.importing import import_source
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        with open_workspace(twin) as ws, render.import_progress(console) as on_batch:
+            reports = import_source(
+                ws, kind, paths, options=options, user=_user(), on_batch=on_batch
+            )
+        for report in reports:
+            render.write_report(console, report)
+
+    run(body)
+
+
+PathsArg = Annotated[list[Path], typer.Argument(help="Source files.")]
+
+
+@import_app.command("cityjson")
+def import_cityjson(
+    paths: PathsArg,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS when the file does not state one, e.g. EPSG:7415.")
+    ] = None,
+    twin: TwinOpt = None,
+) -> None:
+    """CityJSON 1.0, 1.1 or 2.0 city models (3D BAG, municipal 3D models)."""
+    _do_import("cityjson", paths, twin, crs=crs)
+
+
+@import_app.command("bgt")
+def import_bgt(paths: PathsArg, twin: TwinOpt = None) -> None:
+    """BGT/IMGeo topography (OGR SQLite or GeoPackage files named bgt_<type>)."""
+    _do_import("bgt", paths, twin)
+
+
+@import_app.command("ahn")
+def import_ahn(
+    paths: PathsArg,
+    resolution: Annotated[float, typer.Option(help="Grid cell size in metres.")] = 0.5,
+    fill_distance: Annotated[float, typer.Option(help="Fill gaps up to this distance (m).")] = 2.0,
+    twin: TwinOpt = None,
+) -> None:
+    """AHN point clouds (LAZ/LAS) into a DTM and DSM (Cloud Optimized GeoTIFF)."""
+    _do_import("ahn", paths, twin, resolution_m=resolution, fill_distance_m=fill_distance)
+
+
+@import_app.command("natura2000")
+def import_natura2000(paths: PathsArg, twin: TwinOpt = None) -> None:
+    """Natura 2000 sites (GeoJSON)."""
+    _do_import("natura2000", paths, twin)
+
+
+@import_app.command("cbs")
+def import_cbs(paths: PathsArg, twin: TwinOpt = None) -> None:
+    """CBS municipalities, districts and neighbourhoods with statistics (TopoJSON)."""
+    _do_import("cbs", paths, twin)
+
+
+@import_app.command("imro")
+def import_imro(
+    paths: PathsArg,
+    arc_tolerance: Annotated[
+        float, typer.Option(help="Max. deviation (m) of linearised arcs.")
+    ] = 0.01,
+    twin: TwinOpt = None,
+) -> None:
+    """IMRO 2008/2012 zoning plans (GML)."""
+    _do_import("imro", paths, twin, arc_tolerance_m=arc_tolerance)
+
+
+@import_app.command("file")
+def import_file(
+    paths: PathsArg,
+    layer: Annotated[str, typer.Option("--layer", "-l", help="Target layer name.")],
+    source_layer: Annotated[str | None, typer.Option(help="Layer inside the file.")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS when the file has none.")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Attribute holding object ids.")] = None,
+    twin: TwinOpt = None,
+) -> None:
+    """Any GDAL-readable vector file into a named layer."""
+    _do_import(
+        "file", paths, twin, layer_name=layer, source_layer=source_layer, crs=crs, id_field=id_field
+    )
+
+
+@app.command()
+def info(twin: TwinOpt = None) -> None:
+    """What the twin holds: name, store, layers, extent, imports."""
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        with open_workspace(twin) as ws:
+            render.info(console, ws)
+
+    run(body)
+
+
+@app.command()
+def layers(twin: TwinOpt = None) -> None:
+    """The layers with their kind, feature count and extent."""
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        with open_workspace(twin) as ws:
+            render.layers(console, ws.store.layers())
+
+    run(body)
+
+
+@app.command()
+def features(
+    layer: Annotated[str, typer.Argument(help="Layer name (see 'tweeling layers').")],
+    bbox: Annotated[str | None, typer.Option(help="minx,miny,maxx,maxy in RD New.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Show the twin as it was known at this time (ISO 8601)."),
+    ] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="field=value filter (repeatable).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="At most this many features.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or geojson.")] = "table",
+    twin: TwinOpt = None,
+) -> None:
+    """List a layer's features (current baseline, or --as-of a past time)."""
+    from tweeling.cli.parse import parse_bbox, parse_where
+    from tweeling.core.errors import InputError
+    from tweeling.core.timeaxis import parse_time
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        if fmt not in ("table", "geojson"):
+            raise InputError(f"unknown format {fmt!r}: use table or geojson")
+        box = parse_bbox(bbox) if bbox else None
+        when = parse_time(as_of, what="--as-of") if as_of else None
+        with open_workspace(twin) as ws:
+            schema = ws.store.schema(layer)
+            filters = parse_where(where or [], schema)
+            rows = ws.store.features(layer, bbox=box, where=filters, as_of=when, limit=limit)
+            if fmt == "geojson":
+                render.geojson(sys.stdout, rows)
+            else:
+                render.features_table(console, layer, rows)
+
+    run(body)
+
+
+@app.command()
+def history(
+    layer: Annotated[str, typer.Argument(help="Layer name.")],
+    feature_id: Annotated[str, typer.Argument(help="Object identifier.")],
+    twin: TwinOpt = None,
+) -> None:
+    """All recorded versions of one object, with both time axes."""
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        with open_workspace(twin) as ws:
+            render.history(console, ws.store.history(layer, feature_id))
+
+    run(body)
+
+
+@app.command()
+def sample(
+    raster: Annotated[str, typer.Argument(help="Raster layer, e.g. ahn_dtm.")],
+    points: Annotated[list[str], typer.Argument(help="x,y points in RD New.")],
+    twin: TwinOpt = None,
+) -> None:
+    """Heights (or other raster values) at points, e.g. ground level from the AHN DTM."""
+    from tweeling.cli.parse import parse_point
+    from tweeling.services.workspace import open_workspace
+    from tweeling.store.rasters import sample_raster
+
+    def body():
+        xy = [parse_point(p) for p in points]
+        with open_workspace(twin) as ws:
+            path = ws.store.raster_path(raster)
+        values = sample_raster(path, [p[0] for p in xy], [p[1] for p in xy])
+        render.samples(console, raster, xy, values)
+
+    run(body)
+
+
+@app.command()
+def demo(
+    twin: TwinOpt = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder with the sample data (default: ../shared/data beside the project)."
+        ),
+    ] = None,
+) -> None:
+    """Build the Delft demo twin from real Dutch open data and show what it holds."""
+    from tweeling.services.demo import build_demo, default_data_dir
+
+    def body():
+        target = twin or Path("demo-twin")
+        with render.import_progress(console) as on_batch:
+            ws, reports, seconds = build_demo(
+                target,
+                data or default_data_dir(),
+                user=_user(),
+                on_batch=on_batch,
+                log=console.print,
+            )
+        with ws:
+            render.demo_summary(console, ws, reports, seconds)
+
+    run(body)
+
+
+@app.command()
+def synth(
+    count: Annotated[int, typer.Argument(min=1, help="Number of buildings.")],
+    out: Annotated[Path, typer.Argument(help="Output GeoJSON text sequence file (.geojsons).")],
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same buildings).")] = 1,
+) -> None:
+    """Write N synthetic buildings over the Netherlands (RD New) for scale tests."""
+    from tweeling.sources.synthetic import write_geojsonseq
+
+    def body():
+        with render.count_progress(console, "synthetic buildings", count) as advance:
+            write_geojsonseq(out, count, seed=seed, progress=advance)
+        console.print(f"Wrote {count:,} synthetic buildings to {out}")
+
+    run(body)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,59 @@
+"""Parsing of command line values into domain values, with clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tweeling.core.errors import InputError
+from tweeling.core.features import FieldType, LayerSchema
+
+
+def _floats(text: str, n: int, what: str) -> list[float]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"{what} {text!r}: expected {n} comma-separated numbers") from None
+    if len(values) != n or any(v != v or v in (float("inf"), float("-inf")) for v in values):
+        raise InputError(f"{what} {text!r}: expected {n} comma-separated finite numbers")
+    return values
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    minx, miny, maxx, maxy = _floats(text, 4, "bbox")
+    if minx > maxx or miny > maxy:
+        raise InputError(f"bbox {text!r}: minimum larger than maximum")
+    return minx, miny, maxx, maxy
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    x, y = _floats(text, 2, "point")
+    return x, y
+
+
+def parse_where(items: list[str], schema: LayerSchema) -> dict[str, Any]:
+    """``field=value`` filters, values converted to the field's declared type."""
+    out: dict[str, Any] = {}
+    for item in items:
+        field, sep, raw = item.partition("=")
+        if not sep:
+            raise InputError(f"filter {item!r}: expected field=value")
+        ftype = schema.fields.get(field)
+        if ftype is None:
+            raise InputError(f"layer {schema.name!r} has no field {field!r}", field=field)
+        try:
+            if ftype is FieldType.INTEGER:
+                out[field] = int(raw)
+            elif ftype is FieldType.REAL:
+                out[field] = float(raw)
+            elif ftype is FieldType.BOOLEAN:
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                out[field] = raw.lower() in ("true", "1")
+            else:
+                out[field] = raw
+        except ValueError:
+            raise InputError(
+                f"filter {item!r}: {raw!r} is not a valid {ftype.value}", field=field
+            ) from None
+    return out

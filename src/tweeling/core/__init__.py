@@ -1,0 +1,1 @@
+"""Pure domain types and semantics of the twin. No I/O lives here."""

@@ -1,0 +1,44 @@
+"""Errors that reach users. Each names what was wrong and where (file, object, field)."""
+
+from __future__ import annotations
+
+
+class TweelingError(Exception):
+    """Base class of every error Tweeling reports to a user (CLI exit code 1, HTTP 4xx)."""
+
+
+class InputError(TweelingError):
+    """Bad input: a corrupt file, an unknown CRS, an invalid geometry, a wrong value.
+
+    The message always names the file and, where known, the object and field.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: object | None = None,
+        object_id: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.object_id = object_id
+        self.field = field
+        self.reason = message
+        parts = []
+        if self.path:
+            parts.append(self.path)
+        if object_id is not None:
+            parts.append(f"object {object_id!r}")
+        if field is not None:
+            parts.append(f"field {field!r}")
+        where = ": ".join(parts)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class NotFoundError(TweelingError):
+    """An unknown layer, feature, scenario, workspace or path."""
+
+
+class WorkspaceError(TweelingError):
+    """The twin workspace is missing, not initialised, or inconsistent."""

@@ -1,0 +1,169 @@
+"""Feature records and layer schemas: the contract between importers and the store.
+
+An importer yields :class:`FeatureRecord` objects in RD New (EPSG:28992, heights in NAP) for
+layers it declares with a :class:`LayerSchema`; the store turns them into feature versions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import shapely
+
+from tweeling.core.errors import InputError
+
+
+class FieldType(StrEnum):
+    """Attribute types a layer schema can declare (mapped to GeoPackage column types)."""
+
+    TEXT = "TEXT"
+    INTEGER = "INTEGER"
+    REAL = "REAL"
+    BOOLEAN = "BOOLEAN"
+    DATE = "DATE"
+    DATETIME = "DATETIME"
+    JSON = "JSON"  # nested values, stored as JSON text
+
+
+GEOMETRY_TYPES = frozenset(
+    {
+        "GEOMETRY",
+        "POINT",
+        "LINESTRING",
+        "POLYGON",
+        "MULTIPOINT",
+        "MULTILINESTRING",
+        "MULTIPOLYGON",
+        "GEOMETRYCOLLECTION",
+    }
+)
+
+_LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Columns the store itself adds to every layer table.
+RESERVED_FIELDS = frozenset({"fid", "geom", "tw_id", "tw_vid"})
+
+
+@dataclass(frozen=True)
+class LayerSchema:
+    """The declared shape of a layer: geometry type, attribute fields and their types.
+
+    ``has_z`` declares 3D coordinates (NAP heights) in the 2D-indexed geometry column.
+    """
+
+    name: str
+    geometry_type: str
+    fields: dict[str, FieldType] = field(default_factory=dict)
+    has_z: bool = False
+    title: str = ""
+    description: str = ""
+    source: str = ""
+    licence: str = ""
+
+    def __post_init__(self) -> None:
+        if not _LAYER_NAME.match(self.name):
+            raise InputError(
+                f"layer name {self.name!r} must be lower case letters, digits and '_' "
+                "(starting with a letter, at most 63 characters)"
+            )
+        if self.geometry_type.upper() not in GEOMETRY_TYPES:
+            raise InputError(f"layer {self.name!r}: unknown geometry type {self.geometry_type!r}")
+        object.__setattr__(self, "geometry_type", self.geometry_type.upper())
+        fields = {}
+        for name, ftype in self.fields.items():
+            if name.lower() in RESERVED_FIELDS:
+                raise InputError(f"layer {self.name!r}: field name {name!r} is reserved")
+            fields[name] = FieldType(ftype)
+        object.__setattr__(self, "fields", fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "geometry_type": self.geometry_type,
+            "fields": {k: str(v) for k, v in self.fields.items()},
+            "has_z": self.has_z,
+            "title": self.title,
+            "description": self.description,
+            "source": self.source,
+            "licence": self.licence,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerSchema:
+        return cls(
+            name=data["name"],
+            geometry_type=data["geometry_type"],
+            fields={k: FieldType(v) for k, v in data.get("fields", {}).items()},
+            has_z=bool(data.get("has_z", False)),
+            title=data.get("title", ""),
+            description=data.get("description", ""),
+            source=data.get("source", ""),
+            licence=data.get("licence", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRecord:
+    """One state of one real-world object as a source describes it.
+
+    ``id`` is the object's stable identifier within its layer (a BAG pand id, a BGT lokaalID,
+    a CityJSON object key). Time axes follow the BGT/IMGeo model: ``valid_from``/``valid_to``
+    is when the state is true in the world (``objectBeginTijd``/``objectEindTijd``);
+    ``recorded_at``/``record_end`` is when it was registered (``tijdstipRegistratie``/
+    ``eindRegistratie``). ``None`` means: not given by the source (the store then uses the
+    import time for ``recorded_at``; open ends stay open). Datetimes must be timezone-aware.
+    """
+
+    layer: str
+    id: str
+    geometry: shapely.Geometry
+    properties: dict[str, Any]
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    recorded_at: datetime | None = None
+    record_end: datetime | None = None
+
+
+@dataclass
+class ImportBatch:
+    """What an importer hands the store: layer schemas and a stream of records.
+
+    ``source`` identifies the source (e.g. ``cityjson:delft.city.json``); re-importing the same
+    source ends objects of that source that it no longer contains. ``rasters`` lists raster
+    layers (Cloud Optimized GeoTIFFs already written to a temporary path) to register.
+    ``total`` is the expected number of records when known (for progress bars).
+    """
+
+    source: str
+    path: str
+    layers: list[LayerSchema]
+    features: Iterable[FeatureRecord]
+    total: int | None = None
+    rasters: list[RasterLayer] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[FeatureRecord]:
+        return iter(self.features)
+
+
+@dataclass(frozen=True)
+class RasterLayer:
+    """A raster layer: a Cloud Optimized GeoTIFF in RD New, registered in the store.
+
+    ``path`` is where the importer wrote the file; the store moves it into the workspace.
+    ``method`` states how the grid was made (e.g. gap filling) so users can see it.
+    """
+
+    name: str
+    path: str
+    title: str = ""
+    description: str = ""
+    unit: str = "m"
+    resolution_m: float = 0.0
+    method: str = ""
+    source: str = ""
+    licence: str = ""

@@ -1,0 +1,84 @@
+"""The import use case: read a source with its importer, write it to the store in one go."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tweeling.core.errors import InputError
+from tweeling.core.features import ImportBatch
+from tweeling.services.workspace import Workspace
+from tweeling.store.base import WriteReport
+
+SOURCES = ("cityjson", "bgt", "ahn", "natura2000", "cbs", "imro", "file")
+
+
+def read_source(
+    kind: str, paths: Sequence[Path], *, work_dir: Path, options: dict[str, Any] | None = None
+) -> list[ImportBatch]:
+    """Run the importer for ``kind`` on ``paths``; one batch per source file (or set)."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError("file does not exist", path=p)
+    if kind == "cityjson":
+        from tweeling.sources.cityjson import read_cityjson
+
+        return [read_cityjson(p, **options) for p in paths]
+    if kind == "bgt":
+        from tweeling.sources.bgt import read_bgt
+
+        return [read_bgt(list(paths))]
+    if kind == "ahn":
+        from tweeling.sources.ahn import read_ahn
+
+        return [read_ahn(list(paths), out_dir=work_dir, **options)]
+    if kind == "natura2000":
+        from tweeling.sources.natura2000 import read_natura2000
+
+        return [read_natura2000(p) for p in paths]
+    if kind == "cbs":
+        from tweeling.sources.cbs import read_cbs
+
+        return [read_cbs(p) for p in paths]
+    if kind == "imro":
+        from tweeling.sources.imro import read_imro
+
+        return [read_imro(p, **options) for p in paths]
+    if kind == "file":
+        from tweeling.sources.file import read_file
+
+        if "layer_name" not in options:
+            raise InputError("importing a file needs a target layer name (--layer)")
+        return [read_file(p, **options) for p in paths]
+    raise InputError(f"unknown source kind {kind!r}; choose one of {', '.join(SOURCES)}")
+
+
+def import_source(
+    ws: Workspace,
+    kind: str,
+    paths: Sequence[str | Path],
+    *,
+    options: dict[str, Any] | None = None,
+    user: str = "",
+    on_batch: Callable[[ImportBatch], Callable[[int], None] | None] | None = None,
+) -> list[WriteReport]:
+    """Import ``paths`` as source ``kind`` into the workspace's baseline.
+
+    Each source file is one store transaction: it lands whole or not at all.
+    ``on_batch`` may return a progress callback for the batch (the CLI's progress bar).
+    """
+    paths = [Path(p) for p in paths]
+    work = Path(tempfile.mkdtemp(prefix=".import-", dir=ws.root))
+    try:
+        batches = read_source(kind, paths, work_dir=work, options=options)
+        reports = []
+        for batch in batches:
+            progress = on_batch(batch) if on_batch else None
+            reports.append(ws.store.write(batch, user=user, progress=progress))
+        return reports
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

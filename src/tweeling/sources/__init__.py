@@ -1,0 +1,1 @@
+"""Importers, one module per source. Each turns files into an ImportBatch (see core.features)."""

@@ -1,0 +1,1 @@
+"""Storage of the twin: the store interface and its backends."""

@@ -1,0 +1,115 @@
+"""The one store interface every backend implements (GeoPackage now, PostGIS later).
+
+Services talk to a :class:`TwinStore`; nothing above ``store/`` writes SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import shapely
+
+from tweeling.core.features import ImportBatch, LayerSchema
+
+Bbox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in RD New
+Progress = Callable[[int], None]  # called with the number of records just handled
+
+
+@dataclass(frozen=True)
+class StoredFeature:
+    """One feature version as read from the store."""
+
+    layer: str
+    id: str
+    geometry: shapely.Geometry | None
+    properties: dict[str, Any]
+    version: int
+    valid_from: datetime | None
+    valid_to: datetime | None
+    recorded_at: datetime
+    record_end: datetime | None
+    transaction: int
+    source: str
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    kind: str  # "vector" or "raster"
+    count: int
+    extent: Bbox | None
+    schema: LayerSchema | None = None
+    raster: dict[str, Any] | None = None
+    title: str = ""
+    source: str = ""
+
+
+@dataclass
+class LayerReport:
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    ended: int = 0
+
+
+@dataclass
+class WriteReport:
+    """What one import did, per layer; ``transaction`` is the record of it in the store."""
+
+    transaction: int
+    source: str
+    layers: dict[str, LayerReport] = field(default_factory=dict)
+    rasters: dict[str, str] = field(default_factory=dict)  # name -> "added"/"changed"/"unchanged"
+
+    @property
+    def total(self) -> LayerReport:
+        out = LayerReport()
+        for rep in self.layers.values():
+            out.added += rep.added
+            out.changed += rep.changed
+            out.unchanged += rep.unchanged
+            out.ended += rep.ended
+        return out
+
+
+class TwinStore(Protocol):
+    """Persistence of layers, feature versions, rasters and transactions."""
+
+    def write(
+        self, batch: ImportBatch, *, user: str = "", progress: Progress | None = None
+    ) -> WriteReport: ...
+
+    def layers(self) -> list[LayerInfo]: ...
+
+    def layer(self, name: str) -> LayerInfo: ...
+
+    def features(
+        self,
+        layer: str,
+        *,
+        bbox: Bbox | None = None,
+        where: Mapping[str, Any] | None = None,
+        as_of: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[StoredFeature]: ...
+
+    def count(
+        self,
+        layer: str,
+        *,
+        bbox: Bbox | None = None,
+        where: Mapping[str, Any] | None = None,
+        as_of: datetime | None = None,
+    ) -> int: ...
+
+    def history(self, layer: str, feature_id: str) -> list[StoredFeature]: ...
+
+    def raster_path(self, name: str, *, as_of: datetime | None = None) -> str: ...
+
+    def transactions(self) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...

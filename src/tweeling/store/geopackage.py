@@ -1,0 +1,947 @@
+"""The embedded store: one GeoPackage file per twin, versioned features, COG rasters beside it.
+
+Every write is one SQLite transaction (``BEGIN IMMEDIATE`` … ``COMMIT``): a failed or
+interrupted import leaves the file exactly as it was (SQLite's rollback journal also covers a
+killed process). Table layout: see :mod:`tweeling.store.gpkg_schema`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+
+from tweeling.core.crs import RD_BOUNDS
+from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
+from tweeling.core.features import FeatureRecord, FieldType, ImportBatch, LayerSchema, RasterLayer
+from tweeling.core.timeaxis import from_text, to_text, utc_now
+from tweeling.store import gpkg_geometry, gpkg_schema
+from tweeling.store.base import (
+    Bbox,
+    LayerInfo,
+    LayerReport,
+    Progress,
+    StoredFeature,
+    WriteReport,
+)
+from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
+from tweeling.store.values import PropertyNormaliser, column_value, content_hash, dumps
+
+CHUNK = 5000
+_MULTI = {"MULTIPOLYGON": "Polygon", "MULTILINESTRING": "LineString", "MULTIPOINT": "Point"}
+
+
+class GeoPackageStore:
+    """A twin's store in one GeoPackage file; rasters as COG files in ``raster_dir``."""
+
+    def __init__(self, path: str | os.PathLike, *, raster_dir: str | os.PathLike | None = None):
+        self.path = Path(path)
+        self.raster_dir = Path(raster_dir) if raster_dir else self.path.parent / "rasters"
+        if not self.path.exists():
+            raise WorkspaceError(f"store {self.path} does not exist (run 'tweeling init')")
+        self._con = _connect(self.path)
+        fmt = self._con.execute("SELECT value FROM tw_meta WHERE key='store_format'").fetchone()
+        if fmt is None or int(fmt[0]) != gpkg_schema.STORE_FORMAT:
+            raise WorkspaceError(
+                f"{self.path} is not a Tweeling store of format {gpkg_schema.STORE_FORMAT}"
+            )
+        self._schemas: dict[str, LayerSchema] = {}
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, **kwargs) -> GeoPackageStore:
+        path = Path(path)
+        if path.exists():
+            raise WorkspaceError(f"{path} already exists")
+        tmp = path.with_name(path.name + ".creating")
+        tmp.unlink(missing_ok=True)
+        con = sqlite3.connect(tmp)
+        try:
+            with con:
+                gpkg_schema.create_base_tables(con)
+                now = to_text(utc_now())
+                con.execute(
+                    "INSERT INTO tw_branches (id, name, parent_id, base_txn, created_at, author,"
+                    " description, status) VALUES (?, 'baseline', NULL, NULL, ?, '', "
+                    "'The twin as recorded from its sources (root branch)', 'published')",
+                    (BASELINE, now),
+                )
+        finally:
+            con.close()
+        tmp.rename(path)
+        return cls(path, **kwargs)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> GeoPackageStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ schema
+
+    def schema(self, layer: str) -> LayerSchema:
+        if layer not in self._schemas:
+            row = self._con.execute(
+                "SELECT schema FROM tw_layers WHERE name = ? AND kind = 'vector'", (layer,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"unknown layer {layer!r} (see 'tweeling layers')")
+            self._schemas[layer] = LayerSchema.from_dict(orjson.loads(row[0]))
+        return self._schemas[layer]
+
+    def layers(self) -> list[LayerInfo]:
+        names = [r[0] for r in self._con.execute("SELECT name FROM tw_layers ORDER BY name")]
+        return [self.layer(n) for n in names]
+
+    def layer(self, name: str) -> LayerInfo:
+        row = self._con.execute(
+            "SELECT kind, schema FROM tw_layers WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"unknown layer {name!r} (see 'tweeling layers')")
+        kind, schema_json = row
+        if kind == "raster":
+            meta = self._raster_row(name, None)
+            return LayerInfo(
+                name=name,
+                kind="raster",
+                count=1,
+                extent=tuple(meta["bounds"]),
+                raster=meta,
+                title=meta.get("title", ""),
+                source=meta.get("source", ""),
+            )
+        schema = LayerSchema.from_dict(orjson.loads(schema_json))
+        count = self._con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
+        ext = self._con.execute(
+            "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?", (name,)
+        ).fetchone()
+        extent = None if ext is None or ext[0] is None else tuple(ext)
+        return LayerInfo(
+            name=name,
+            kind="vector",
+            count=count,
+            extent=extent,
+            schema=schema,
+            title=schema.title,
+            source=schema.source,
+        )
+
+    # ------------------------------------------------------------------ writing
+
+    def write(
+        self, batch: ImportBatch, *, user: str = "", progress: Progress | None = None
+    ) -> WriteReport:
+        """Import a batch as one transaction; idempotent for unchanged records."""
+        moved: list[Path] = []
+        self._schemas.clear()
+        with self._transaction() as con:
+            now = utc_now()
+            txn = con.execute(
+                "INSERT INTO tw_transactions (at, kind, source, path, user) "
+                "VALUES (?, 'import', ?, ?, ?)",
+                (to_text(now), batch.source, batch.path, user),
+            ).lastrowid
+            report = WriteReport(transaction=txn, source=batch.source)
+            try:
+                writer = _BatchWriter(con, batch, txn, now, report)
+                writer.declare_layers()
+                writer.write_records(progress)
+                writer.end_missing()
+                for raster in batch.rasters:
+                    report.rasters[raster.name] = self._write_raster(
+                        con, raster, txn, now, batch.source, moved
+                    )
+                writer.finish()
+                con.execute(
+                    "UPDATE tw_transactions SET summary = ? WHERE txn = ?",
+                    (orjson.dumps(_summary(report)).decode(), txn),
+                )
+            except BaseException:
+                for path in moved:
+                    path.unlink(missing_ok=True)
+                raise
+        self._schemas.clear()
+        return report
+
+    def _write_raster(
+        self,
+        con: sqlite3.Connection,
+        raster: RasterLayer,
+        txn: int,
+        now: datetime,
+        source: str,
+        moved: list[Path],
+    ) -> str:
+        from tweeling.store.rasters import raster_info
+
+        src = Path(raster.path)
+        digest = _sha256(src)
+        row = con.execute(
+            "SELECT sha256, txn_from FROM tw_rasters WHERE name = ? AND txn_to IS NULL",
+            (raster.name,),
+        ).fetchone()
+        if row is not None and row[0] == digest:
+            return "unchanged"
+        self.raster_dir.mkdir(parents=True, exist_ok=True)
+        target = self.raster_dir / f"{raster.name}.{digest[:12]}.tif"
+        if not target.exists():
+            shutil.copyfile(src, target)
+            moved.append(target)
+        info = raster_info(target)
+        meta = {
+            "title": raster.title,
+            "description": raster.description,
+            "unit": raster.unit,
+            "resolution_m": raster.resolution_m,
+            "method": raster.method,
+            "source": raster.source or source,
+            "licence": raster.licence,
+            "bounds": list(info["bounds"]),
+            "crs": info["crs"],
+            "width": info["width"],
+            "height": info["height"],
+            "nodata": info["nodata"],
+        }
+        if row is not None:
+            con.execute(
+                "UPDATE tw_rasters SET txn_to = ?, record_end = ? WHERE name = ? "
+                "AND txn_to IS NULL",
+                (txn, to_text(now), raster.name),
+            )
+        con.execute(
+            "INSERT INTO tw_rasters VALUES (?, ?, ?, ?, NULL, ?, NULL, ?, ?)",
+            (
+                raster.name,
+                target.name,
+                digest,
+                txn,
+                to_text(now),
+                source,
+                orjson.dumps(meta).decode(),
+            ),
+        )
+        kind = con.execute("SELECT kind FROM tw_layers WHERE name = ?", (raster.name,)).fetchone()
+        if kind is None:
+            con.execute(
+                "INSERT INTO tw_layers VALUES (?, 'raster', ?, ?)",
+                (raster.name, orjson.dumps({"name": raster.name}).decode(), txn),
+            )
+        elif kind[0] != "raster":
+            raise InputError(f"layer {raster.name!r} exists and is not a raster layer")
+        return "changed" if row is not None else "added"
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        con = self._con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise WorkspaceError(f"{self.path} is busy or locked: {exc}") from None
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        else:
+            con.execute("COMMIT")
+
+    # ------------------------------------------------------------------ reading
+
+    def features(
+        self,
+        layer: str,
+        *,
+        bbox: Bbox | None = None,
+        where: Mapping[str, Any] | None = None,
+        as_of: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[StoredFeature]:
+        """Features of a layer: the current baseline, or as recorded at ``as_of``.
+
+        ``bbox`` selects features whose geometry intersects the box (exact test, not just
+        the envelope); ``where`` is attribute equality; ``as_of`` is a point on the record
+        and valid time axes (the twin as it was known, and as the world was, at that time).
+        """
+        schema = self.schema(layer)
+        box = _box(bbox)
+        skipped = 0
+        yielded = 0
+        sql, params = self._select_sql(schema, bbox=bbox, where=where, as_of=as_of)
+        cursor = self._con.execute(sql, params)
+        while True:
+            rows = cursor.fetchmany(1000)
+            if not rows:
+                return
+            geoms = gpkg_geometry.decode([r[1] for r in rows])
+            keep = np.ones(len(rows), dtype=bool) if box is None else shapely.intersects(geoms, box)
+            for row, geom, ok in zip(rows, geoms, keep, strict=True):
+                if not ok:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                yield self._feature(schema, row, geom, as_of is not None)
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+
+    def count(
+        self,
+        layer: str,
+        *,
+        bbox: Bbox | None = None,
+        where: Mapping[str, Any] | None = None,
+        as_of: datetime | None = None,
+    ) -> int:
+        if bbox is None:
+            schema = self.schema(layer)
+            sql, params = self._select_sql(schema, bbox=None, where=where, as_of=as_of, count=True)
+            return self._con.execute(sql, params).fetchone()[0]
+        return sum(1 for _ in self.features(layer, bbox=bbox, where=where, as_of=as_of))
+
+    def history(self, layer: str, feature_id: str) -> list[StoredFeature]:
+        """All baseline versions of one object, oldest first."""
+        schema = self.schema(layer)
+        rows = self._con.execute(
+            f"SELECT {_VERSION_COLS} FROM {quote(versions_table(layer))} v "
+            "WHERE tw_id = ? AND branch = ? ORDER BY txn_from, vid",
+            (feature_id, BASELINE),
+        ).fetchall()
+        if not rows:
+            raise NotFoundError(f"layer {layer!r} has no feature {feature_id!r}")
+        geoms = gpkg_geometry.decode([r[1] for r in rows])
+        return [self._feature(schema, r, g, True) for r, g in zip(rows, geoms, strict=True)]
+
+    def _select_sql(
+        self, schema: LayerSchema, *, bbox, where, as_of, count: bool = False
+    ) -> tuple[str, list[Any]]:
+        params: list[Any] = []
+        conds: list[str] = []
+        name = schema.name
+        if as_of is None:
+            cols = ", ".join(
+                ["t.fid", "t.geom", "t.tw_id", "t.tw_vid"]
+                + [f"t.{quote(f)}" for f in schema.fields]
+                + [f"v.{c}" for c in _TIME_COLS]
+            )
+            frm = f"{quote(name)} t JOIN {quote(versions_table(name))} v ON v.vid = t.tw_vid"
+            if bbox is not None:
+                frm += f" JOIN {quote('rtree_' + name + '_geom')} r ON r.id = t.fid"
+                conds.append("r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
+                params += [bbox[2], bbox[0], bbox[3], bbox[1]]
+            for field, value in (where or {}).items():
+                ftype = self._field_type(schema, field)
+                conds.append(f"t.{quote(field)} IS ?")
+                params.append(column_value(ftype, value))
+            order = "t.fid"
+        else:
+            cols = _VERSION_COLS
+            frm = f"{quote(versions_table(name))} v"
+            if bbox is not None:
+                # Current versions are indexed by the layer's R-tree, all others by the
+                # versions R-tree (see gpkg_schema).
+                hit = "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
+                conds.append(
+                    f"v.vid IN (SELECT t.tw_vid FROM {quote(name)} t JOIN "
+                    f"{quote('rtree_' + name + '_geom')} r ON r.id = t.fid WHERE {hit} "
+                    f"UNION ALL SELECT r.id FROM {quote(versions_table(name) + '_rtree')} r "
+                    f"WHERE {hit})"
+                )
+                params += [bbox[2], bbox[0], bbox[3], bbox[1]] * 2
+            t = to_text(as_of)
+            conds += [
+                "v.branch = ?",
+                "v.deleted = 0",
+                "v.recorded_at <= ?",
+                "(v.record_end IS NULL OR v.record_end > ?)",
+                "(v.valid_from IS NULL OR v.valid_from <= ?)",
+                "(v.valid_to IS NULL OR v.valid_to > ?)",
+            ]
+            params += [BASELINE, t, t, t, t]
+            for field, value in (where or {}).items():
+                ftype = self._field_type(schema, field)
+                conds.append("json_extract(v.props, ?) IS ?")
+                params += [
+                    "$." + _json_key(field),
+                    column_value(ftype, value)
+                    if ftype is not FieldType.BOOLEAN
+                    else (1 if value else 0),
+                ]
+            order = "v.vid"
+        where_sql = (" WHERE " + " AND ".join(conds)) if conds else ""
+        if count:
+            return f"SELECT count(*) FROM {frm}{where_sql}", params
+        return f"SELECT {cols} FROM {frm}{where_sql} ORDER BY {order}", params
+
+    @staticmethod
+    def _field_type(schema: LayerSchema, field: str) -> FieldType:
+        if field not in schema.fields:
+            raise InputError(f"layer {schema.name!r} has no field {field!r}", field=field)
+        return schema.fields[field]
+
+    def _feature(self, schema: LayerSchema, row: tuple, geom, from_versions: bool) -> StoredFeature:
+        if from_versions:
+            (vid, _blob, tw_id, props_json, txn_from, source, *times) = row
+            props = orjson.loads(props_json)
+        else:
+            nfields = len(schema.fields)
+            _fid, _blob, tw_id, vid = row[:4]
+            values = row[4 : 4 + nfields]
+            props = {
+                f: _from_column(t, v)
+                for (f, t), v in zip(schema.fields.items(), values, strict=True)
+            }
+            (txn_from, source, *times) = row[4 + nfields :]
+        valid_from, valid_to, recorded_at, record_end = (
+            None if t is None else from_text(t) for t in times
+        )
+        return StoredFeature(
+            layer=schema.name,
+            id=tw_id,
+            geometry=geom,
+            properties=props,
+            version=vid,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            recorded_at=recorded_at,
+            record_end=record_end,
+            transaction=txn_from,
+            source=source or "",
+        )
+
+    # ------------------------------------------------------------------ rasters, log
+
+    def raster_path(self, name: str, *, as_of: datetime | None = None) -> str:
+        meta = self._raster_row(name, as_of)
+        return str(self.raster_dir / meta["file"])
+
+    def raster_metadata(self, name: str, *, as_of: datetime | None = None) -> dict[str, Any]:
+        return self._raster_row(name, as_of)
+
+    def _raster_row(self, name: str, as_of: datetime | None) -> dict[str, Any]:
+        if as_of is None:
+            row = self._con.execute(
+                "SELECT file, sha256, txn_from, recorded_at, metadata FROM tw_rasters "
+                "WHERE name = ? AND txn_to IS NULL",
+                (name,),
+            ).fetchone()
+        else:
+            t = to_text(as_of)
+            row = self._con.execute(
+                "SELECT file, sha256, txn_from, recorded_at, metadata FROM tw_rasters "
+                "WHERE name = ? AND recorded_at <= ? AND (record_end IS NULL OR record_end > ?)",
+                (name, t, t),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"unknown raster layer {name!r}")
+        meta = orjson.loads(row[4])
+        meta.update(file=row[0], sha256=row[1], transaction=row[2], recorded_at=row[3])
+        return meta
+
+    def transactions(self) -> list[dict[str, Any]]:
+        rows = self._con.execute(
+            "SELECT txn, at, kind, source, path, user, summary FROM tw_transactions ORDER BY txn"
+        ).fetchall()
+        return [
+            {
+                "transaction": r[0],
+                "at": r[1],
+                "kind": r[2],
+                "source": r[3],
+                "path": r[4],
+                "user": r[5],
+                "summary": orjson.loads(r[6]) if r[6] else None,
+            }
+            for r in rows
+        ]
+
+    def integrity_check(self) -> str:
+        return self._con.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+_TIME_COLS = ("txn_from", "source", "valid_from", "valid_to", "recorded_at", "record_end")
+_VERSION_COLS = "v.vid, v.geom, v.tw_id, v.props, " + ", ".join(f"v.{c}" for c in _TIME_COLS)
+
+
+class _BatchWriter:
+    """The state of one import inside its transaction."""
+
+    def __init__(
+        self,
+        con: sqlite3.Connection,
+        batch: ImportBatch,
+        txn: int,
+        now: datetime,
+        report: WriteReport,
+    ):
+        self.con = con
+        self.batch = batch
+        self.txn = txn
+        self.now = now
+        self.now_text = to_text(now)
+        self.report = report
+        self.schemas: dict[str, LayerSchema] = {}
+        self.fresh: dict[str, bool] = {}  # layer had no open versions of this source before
+        self.next_vid: dict[str, int] = {}
+        self.next_fid: dict[str, int] = {}
+        self.extents: dict[str, list[float]] = {}
+
+    def declare_layers(self) -> None:
+        for schema in self.batch.layers:
+            self._declare(schema)
+            self.report.layers[schema.name] = LayerReport()
+
+    def _declare(self, schema: LayerSchema) -> None:
+        con = self.con
+        row = con.execute(
+            "SELECT kind, schema FROM tw_layers WHERE name = ?", (schema.name,)
+        ).fetchone()
+        if row is None:
+            gpkg_schema.create_layer(con, schema, schema.description or schema.title)
+            con.execute(
+                "INSERT INTO tw_layers VALUES (?, 'vector', ?, ?)",
+                (schema.name, orjson.dumps(schema.to_dict()).decode(), self.txn),
+            )
+            stored = schema
+        else:
+            if row[0] != "vector":
+                raise InputError(
+                    f"layer {schema.name!r} exists and is a {row[0]} layer", path=self.batch.path
+                )
+            stored = LayerSchema.from_dict(orjson.loads(row[1]))
+            stored = self._evolve(stored, schema)
+        self.schemas[schema.name] = stored
+        vt = quote(versions_table(schema.name))
+        self.next_vid[schema.name] = con.execute(
+            f"SELECT coalesce(max(vid), 0) + 1 FROM {vt}"
+        ).fetchone()[0]
+        self.next_fid[schema.name] = con.execute(
+            f"SELECT coalesce(max(fid), 0) + 1 FROM {quote(schema.name)}"
+        ).fetchone()[0]
+        self.fresh[schema.name] = (
+            con.execute(
+                f"SELECT 1 FROM {vt} WHERE branch = ? AND txn_to IS NULL AND source = ? LIMIT 1",
+                (BASELINE, self.batch.source),
+            ).fetchone()
+            is None
+        )
+
+    def _evolve(self, stored: LayerSchema, new: LayerSchema) -> LayerSchema:
+        """Accept new fields; refuse changed types or geometry types (name the field)."""
+        if new.geometry_type != stored.geometry_type and stored.geometry_type != "GEOMETRY":
+            raise InputError(
+                f"layer {stored.name!r} holds {stored.geometry_type}, the source gives "
+                f"{new.geometry_type}",
+                path=self.batch.path,
+            )
+        added = {}
+        for field, ftype in new.fields.items():
+            old = stored.fields.get(field)
+            if old is None:
+                added[field] = ftype
+            elif old != ftype:
+                raise InputError(
+                    f"layer {stored.name!r}: field type {old} in the twin, {ftype} in the source",
+                    path=self.batch.path,
+                    field=field,
+                )
+        if not added:
+            return stored
+        gpkg_schema.add_fields(self.con, stored.name, added)
+        merged = LayerSchema.from_dict({**stored.to_dict(), "fields": {**stored.fields, **added}})
+        self.con.execute(
+            "UPDATE tw_layers SET schema = ? WHERE name = ?",
+            (orjson.dumps(merged.to_dict()).decode(), stored.name),
+        )
+        return merged
+
+    def write_records(self, progress: Progress | None) -> None:
+        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS tw_seen (layer TEXT, tw_id TEXT)")
+        self.con.execute("DELETE FROM temp.tw_seen")
+        chunk: list[FeatureRecord] = []
+        for record in self.batch.features:
+            chunk.append(record)
+            if len(chunk) >= CHUNK:
+                self._write_chunk(chunk)
+                if progress:
+                    progress(len(chunk))
+                chunk = []
+        if chunk:
+            self._write_chunk(chunk)
+            if progress:
+                progress(len(chunk))
+
+    def _write_chunk(self, records: list[FeatureRecord]) -> None:
+        by_layer: dict[str, list[FeatureRecord]] = {}
+        for r in records:
+            by_layer.setdefault(r.layer, []).append(r)
+        for layer, recs in by_layer.items():
+            if layer not in self.schemas:
+                raise InputError(
+                    f"record {recs[0].id!r} is for undeclared layer {layer!r}", path=self.batch.path
+                )
+            self._write_layer_chunk(self.schemas[layer], recs)
+
+    def _write_layer_chunk(self, schema: LayerSchema, recs: list[FeatureRecord]) -> None:
+        path = self.batch.path
+        name = schema.name
+        geoms = self._check_geometries(schema, recs)
+        blobs, bounds = gpkg_geometry.encode(geoms, gpkg_schema.srs_id_for(schema))
+        normalise = PropertyNormaliser(schema, path)
+        rows = []
+        for rec, blob in zip(recs, blobs, strict=True):
+            if not isinstance(rec.id, str) or not rec.id:
+                raise InputError("feature without an identifier", path=path, object_id=rec.id)
+            props = normalise(rec.properties, rec.id)
+            times = (
+                None if rec.valid_from is None else to_text(rec.valid_from),
+                None if rec.valid_to is None else to_text(rec.valid_to),
+                None if rec.recorded_at is None else to_text(rec.recorded_at),
+                None if rec.record_end is None else to_text(rec.record_end),
+            )
+            props_json = dumps(props)
+            rows.append(
+                (rec.id, blob, props, props_json, times, content_hash(blob, props_json, times))
+            )
+        fresh = self.fresh[name]
+        existing = {} if fresh else self._open_versions(name, [r[0] for r in rows])
+        if not fresh:
+            self.con.executemany(
+                "INSERT INTO temp.tw_seen VALUES (?, ?)", [(name, r[0]) for r in rows]
+            )
+        rep = self.report.layers[name]
+        new_versions, inserts, updates, closes = [], [], [], []
+        vid = self.next_vid[name]
+        fid = self.next_fid[name]
+        columns = normalise.columns
+        txn, source, now_text = self.txn, self.batch.source, self.now_text
+        for (tw_id, blob, props, props_json, times, digest), box in zip(
+            rows, bounds.tolist(), strict=True
+        ):
+            valid_from, valid_to, recorded_at, record_end = times
+            old = existing.get(tw_id) if existing else None
+            if old is not None:
+                old_vid, old_hash, old_recorded, old_fid = old
+                if old_hash == digest:
+                    rep.unchanged += 1
+                    continue
+                # A changed object: the new version is recorded from the source's
+                # registration time when that is newer, else from now.
+                if recorded_at is None or recorded_at <= old_recorded:
+                    recorded_at = now_text
+                closes.append((txn, recorded_at, old_vid))
+                rep.changed += 1
+            else:
+                recorded_at = recorded_at or now_text
+                rep.added += 1
+            new_versions.append(
+                (
+                    vid,
+                    tw_id,
+                    BASELINE,
+                    txn,
+                    valid_from,
+                    valid_to,
+                    recorded_at,
+                    record_end,
+                    source,
+                    digest,
+                    blob,
+                    props_json.decode(),
+                    *box,
+                )
+            )
+            if old is not None:
+                updates.append((blob, vid, *columns(props), old_fid))
+            else:
+                inserts.append((fid, blob, tw_id, vid, *columns(props)))
+                fid += 1
+            vid += 1
+        self.next_vid[name] = vid
+        self.next_fid[name] = fid
+        self._apply(schema, new_versions, inserts, updates, closes)
+
+    def _apply(self, schema, new_versions, inserts, updates, closes) -> None:
+        """Write one chunk. Each version sits in exactly one spatial index: current baseline
+        versions in the layer's GeoPackage R-tree, all others in the versions R-tree."""
+        con = self.con
+        name = schema.name
+        vt = quote(versions_table(name))
+        rtree = quote("rtree_" + name + "_geom")
+        if closes:
+            con.executemany(
+                f"UPDATE {vt} SET txn_to = ?, record_end = coalesce(record_end, ?) WHERE vid = ?",
+                closes,
+            )
+            self._index_closed(name, [c[2] for c in closes])
+        con.executemany(
+            f"INSERT INTO {vt} (vid, tw_id, branch, txn_from, valid_from, valid_to, "
+            "recorded_at, record_end, source, hash, geom, props, minx, miny, maxx, maxy) "
+            f"VALUES ({','.join('?' * 16)})",
+            new_versions,
+        )
+        cols = ", ".join(quote(f) for f in schema.fields)
+        ncols = len(schema.fields)
+        try:
+            con.executemany(
+                f"INSERT INTO {quote(name)} (fid, geom, tw_id, tw_vid"
+                f"{', ' + cols if cols else ''}) VALUES ({','.join('?' * (4 + ncols))})",
+                inserts,
+            )
+        except sqlite3.IntegrityError:
+            dup = _first_duplicate([r[2] for r in inserts], con, name)
+            raise InputError(
+                "the same identifier occurs twice in the source",
+                path=self.batch.path,
+                object_id=dup,
+            ) from None
+        if updates:
+            sets = ", ".join(
+                ["geom = ?", "tw_vid = ?"] + [f"{quote(f)} = ?" for f in schema.fields]
+            )
+            con.executemany(f"UPDATE {quote(name)} SET {sets} WHERE fid = ?", updates)
+            con.executemany(f"DELETE FROM {rtree} WHERE id = ?", [(u[-1],) for u in updates])
+        boxes = [(r[0], _blob_box(r[1])) for r in inserts]
+        boxes += [(u[-1], _blob_box(u[0])) for u in updates]
+        con.executemany(
+            f"INSERT INTO {rtree} VALUES (?,?,?,?,?)",
+            [(fid, *box) for fid, box in boxes if box is not None],
+        )
+
+    def _check_geometries(self, schema: LayerSchema, recs: list[FeatureRecord]) -> np.ndarray:
+        path = self.batch.path
+        geoms = np.array([r.geometry for r in recs], dtype=object)
+        missing = np.array([g is None for g in geoms])
+        if missing.any():
+            rec = recs[int(np.argmax(missing))]
+            raise InputError("feature without geometry", path=path, object_id=rec.id)
+        valid = shapely.is_valid(geoms)
+        if not valid.all():
+            i = int(np.argmin(valid))
+            reason = shapely.is_valid_reason(geoms[i])
+            raise InputError(f"invalid geometry: {reason}", path=path, object_id=recs[i].id)
+        bounds = shapely.bounds(geoms)
+        bx0, by0, bx1, by1 = RD_BOUNDS
+        inside = (
+            (bounds[:, 0] >= bx0)
+            & (bounds[:, 1] >= by0)
+            & (bounds[:, 2] <= bx1)
+            & (bounds[:, 3] <= by1)
+        ) | np.isnan(bounds[:, 0])
+        if not inside.all():
+            i = int(np.argmin(inside))
+            raise InputError(
+                f"coordinates {tuple(round(float(b), 3) for b in bounds[i])} lie outside the "
+                "Netherlands in RD New (EPSG:28992); is the coordinate reference system right?",
+                path=path,
+                object_id=recs[i].id,
+            )
+        return _conform(schema, geoms, recs, path)
+
+    def _open_versions(self, layer: str, ids: list[str]) -> dict[str, tuple]:
+        vt = quote(versions_table(layer))
+        out = {}
+        for i in range(0, len(ids), 900):
+            part = ids[i : i + 900]
+            marks = ",".join("?" * len(part))
+            for row in self.con.execute(
+                f"SELECT t.tw_id, v.vid, v.hash, v.recorded_at, t.fid FROM {quote(layer)} t "
+                f"JOIN {vt} v ON v.vid = t.tw_vid WHERE t.tw_id IN ({marks})",
+                part,
+            ):
+                out[row[0]] = row[1:]
+        return out
+
+    def _index_closed(self, layer: str, vids: list[int]) -> None:
+        """Versions leaving the current state move into the versions R-tree."""
+        vt = quote(versions_table(layer))
+        for i in range(0, len(vids), 900):
+            part = vids[i : i + 900]
+            self.con.execute(
+                f"INSERT INTO {quote(versions_table(layer) + '_rtree')} "
+                f"SELECT vid, minx, maxx, miny, maxy FROM {vt} "
+                f"WHERE vid IN ({','.join('?' * len(part))}) AND minx IS NOT NULL",
+                part,
+            )
+
+    def end_missing(self) -> None:
+        """Objects of this source that the new import no longer holds are ended (not deleted)."""
+        con = self.con
+        for name in self.schemas:
+            if self.fresh[name]:
+                continue
+            vt = quote(versions_table(name))
+            gone = con.execute(
+                f"SELECT v.vid, t.fid FROM {quote(name)} t JOIN {vt} v ON v.vid = t.tw_vid "
+                "WHERE v.source = ? AND t.tw_id NOT IN "
+                "(SELECT tw_id FROM temp.tw_seen WHERE layer = ?)",
+                (self.batch.source, name),
+            ).fetchall()
+            if not gone:
+                continue
+            con.executemany(
+                f"UPDATE {vt} SET txn_to = ?, record_end = coalesce(record_end, ?) WHERE vid = ?",
+                [(self.txn, self.now_text, vid) for vid, _ in gone],
+            )
+            self._index_closed(name, [vid for vid, _ in gone])
+            con.executemany(f"DELETE FROM {quote(name)} WHERE fid = ?", [(f,) for _, f in gone])
+            con.executemany(
+                f"DELETE FROM {quote('rtree_' + name + '_geom')} WHERE id = ?",
+                [(f,) for _, f in gone],
+            )
+            self.report.layers[name].ended += len(gone)
+
+    def finish(self) -> None:
+        """Layer extents and change times in gpkg_contents; the source register."""
+        con = self.con
+        for name in self.schemas:
+            rtree = quote("rtree_" + name + "_geom")
+            ext = con.execute(
+                f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {rtree}"
+            ).fetchone()
+            con.execute(
+                "UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ?, "
+                "last_change = ? WHERE table_name = ?",
+                (
+                    *ext,
+                    self.now.strftime("%Y-%m-%dT%H:%M:%S.")
+                    + f"{self.now.microsecond // 1000:03d}Z",
+                    name,
+                ),
+            )
+        layers = sorted(self.schemas) + [r.name for r in self.batch.rasters]
+        con.execute(
+            "INSERT INTO tw_sources VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+            "path = excluded.path, layers = excluded.layers, last_txn = excluded.last_txn",
+            (self.batch.source, self.batch.path, orjson.dumps(layers).decode(), self.txn),
+        )
+
+
+def _conform(schema: LayerSchema, geoms: np.ndarray, recs, path) -> np.ndarray:
+    """Geometries as the layer's declared type: singles promoted to multis where declared."""
+    gtype = schema.geometry_type
+    if gtype in ("GEOMETRY", "GEOMETRYCOLLECTION"):
+        return geoms
+    names = shapely.get_type_id(geoms)
+    type_names = np.array(
+        [
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ]
+    )[names]
+    wanted = {
+        "MULTIPOLYGON": "MultiPolygon",
+        "MULTILINESTRING": "MultiLineString",
+        "MULTIPOINT": "MultiPoint",
+        "POLYGON": "Polygon",
+        "LINESTRING": "LineString",
+        "POINT": "Point",
+    }[gtype]
+    single = _MULTI.get(gtype)
+    out = geoms.copy()
+    for i, t in enumerate(type_names):
+        if t == wanted:
+            continue
+        if single is not None and t == single:
+            out[i] = (
+                shapely.multipolygons([geoms[i]])
+                if single == "Polygon"
+                else (
+                    shapely.multilinestrings([geoms[i]])
+                    if single == "LineString"
+                    else shapely.multipoints([geoms[i]])
+                )
+            )
+            continue
+        raise InputError(
+            f"geometry type {t} does not fit layer {schema.name!r} ({gtype})",
+            path=path,
+            object_id=recs[i].id,
+        )
+    return out
+
+
+def _blob_box(blob: bytes) -> tuple[float, float, float, float] | None:
+    """The (minx, maxx, miny, maxy) envelope from a GeoPackage blob header."""
+    if blob[3] & 0b0001_0000:  # empty
+        return None
+    return gpkg_geometry._HEADER_XY.unpack_from(blob)[4:]
+
+
+def _first_duplicate(ids: list[str], con: sqlite3.Connection, layer: str) -> str:
+    seen = set()
+    for i in ids:
+        if i in seen:
+            return i
+        seen.add(i)
+    for i in ids:
+        if con.execute(f"SELECT 1 FROM {quote(layer)} WHERE tw_id = ?", (i,)).fetchone():
+            return i
+    return ids[0]
+
+
+def _from_column(ftype: FieldType, value: Any) -> Any:
+    if value is None:
+        return None
+    if ftype is FieldType.JSON:
+        return orjson.loads(value)
+    if ftype is FieldType.BOOLEAN:
+        return bool(value)
+    return value
+
+
+def _json_key(field: str) -> str:
+    return '"' + field.replace('"', '\\"') + '"'
+
+
+def _box(bbox: Bbox | None):
+    if bbox is None:
+        return None
+    minx, miny, maxx, maxy = bbox
+    if not (minx <= maxx and miny <= maxy):
+        raise InputError(f"bbox {bbox} is not minx,miny,maxx,maxy with min <= max")
+    return shapely.box(minx, miny, maxx, maxy)
+
+
+def _summary(report: WriteReport) -> dict[str, Any]:
+    return {
+        "layers": {k: vars(v) for k, v in report.layers.items()},
+        "rasters": report.rasters,
+    }
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    con.execute("PRAGMA foreign_keys = OFF")
+    con.execute("PRAGMA cache_size = -200000")  # 200 MB page cache for big imports
+    with suppress(sqlite3.OperationalError):
+        con.execute("PRAGMA mmap_size = 268435456")
+    return con

@@ -1,0 +1,168 @@
+"""DDL of the twin's GeoPackage: the standard GeoPackage tables plus Tweeling's own.
+
+Layout per vector layer ``L``:
+
+* ``L`` — a GeoPackage feature table with the layer's *current baseline* state (one row per
+  object, typed columns). This is what GDAL and QGIS see. ``rtree_L_geom`` indexes it.
+* ``tw_L_versions`` — every version of every object on every branch, with both time axes and
+  the transaction that wrote and ended it. ``tw_L_versions_rtree`` indexes the versions that
+  are *not* in ``L`` (superseded, ended, or on a scenario branch): each version sits in exactly
+  one spatial index, so a bulk import pays for one R-tree insert per feature, not two.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pyproj
+
+from tweeling.core.features import FieldType, LayerSchema
+
+GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+GPKG_USER_VERSION = 10400  # GeoPackage 1.4
+STORE_FORMAT = 1
+BASELINE = 0  # branch id of the baseline (root branch)
+
+_GPKG_TYPES = {
+    FieldType.TEXT: "TEXT",
+    FieldType.INTEGER: "INTEGER",
+    FieldType.REAL: "REAL",
+    FieldType.BOOLEAN: "BOOLEAN",
+    FieldType.DATE: "DATE",
+    FieldType.DATETIME: "DATETIME",
+    FieldType.JSON: "TEXT",
+}
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def versions_table(layer: str) -> str:
+    return f"tw_{layer}_versions"
+
+
+def create_base_tables(con: sqlite3.Connection) -> None:
+    """The GeoPackage core tables (spec clause 1.1) and Tweeling's bookkeeping tables."""
+    con.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
+    con.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
+    con.executescript(
+        """
+        CREATE TABLE gpkg_spatial_ref_sys (
+            srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
+            organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL,
+            description TEXT);
+        CREATE TABLE gpkg_contents (
+            table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
+            identifier TEXT UNIQUE, description TEXT DEFAULT '',
+            last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+            CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+        CREATE TABLE gpkg_geometry_columns (
+            table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+            geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL,
+            z TINYINT NOT NULL, m TINYINT NOT NULL,
+            CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+            CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+            CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+            CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+        CREATE TABLE gpkg_extensions (
+            table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL,
+            definition TEXT NOT NULL, scope TEXT NOT NULL,
+            CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
+        CREATE TABLE tw_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE tw_layers (
+            name TEXT PRIMARY KEY, kind TEXT NOT NULL, schema TEXT NOT NULL,
+            created_txn INTEGER NOT NULL);
+        CREATE TABLE tw_transactions (
+            txn INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, source TEXT,
+            path TEXT, user TEXT, summary TEXT);
+        CREATE TABLE tw_branches (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, parent_id INTEGER,
+            base_txn INTEGER, created_at TEXT NOT NULL, author TEXT, description TEXT,
+            status TEXT NOT NULL);
+        CREATE TABLE tw_sources (
+            source TEXT PRIMARY KEY, path TEXT, layers TEXT NOT NULL, last_txn INTEGER NOT NULL);
+        CREATE TABLE tw_rasters (
+            name TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL,
+            txn_from INTEGER NOT NULL, txn_to INTEGER, recorded_at TEXT NOT NULL,
+            record_end TEXT, source TEXT, metadata TEXT NOT NULL,
+            PRIMARY KEY (name, txn_from));
+        """
+    )
+    _insert_srs(con)
+    # The import log is a plain table GDAL/QGIS can show. Registering one 'attributes' table
+    # also keeps GDAL from listing Tweeling's internal tables as layers.
+    con.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) VALUES "
+        "('tw_transactions', 'attributes', 'tw_transactions', 'Tweeling import log')"
+    )
+    con.execute("INSERT INTO tw_meta VALUES ('store_format', ?)", (str(STORE_FORMAT),))
+
+
+def _insert_srs(con: sqlite3.Connection) -> None:
+    rows = [
+        ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian"),
+        ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic"),
+    ]
+    for code in (4326, 28992, 7415):
+        crs = pyproj.CRS.from_epsg(code)
+        rows.append((crs.name, code, "EPSG", code, crs.to_wkt("WKT1_GDAL"), crs.name))
+    con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", rows)
+
+
+def srs_id_for(schema: LayerSchema) -> int:
+    """RD New for 2D layers; RD New + NAP (compound) for layers with heights in z."""
+    return 7415 if schema.has_z else 28992
+
+
+def create_layer(con: sqlite3.Connection, schema: LayerSchema, description: str) -> None:
+    """Create the feature table, its spatial index and the version table of one layer."""
+    name = schema.name
+    q = quote(name)
+    cols = ", ".join(f"{quote(f)} {_GPKG_TYPES[t]}" for f, t in schema.fields.items())
+    cols = (", " + cols) if cols else ""
+    srs = srs_id_for(schema)
+    con.execute(
+        f"CREATE TABLE {q} (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom {schema.geometry_type}, "
+        f"tw_id TEXT NOT NULL UNIQUE, tw_vid INTEGER NOT NULL{cols})"
+    )
+    con.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
+        "VALUES (?, 'features', ?, ?, ?)",
+        (name, name, description, srs),
+    )
+    con.execute(
+        "INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, ?, ?, 0)",
+        (name, schema.geometry_type, srs, 1 if schema.has_z else 0),
+    )
+    # Spatial index per the GeoPackage RTree extension. We maintain it ourselves (no triggers:
+    # those need SpatiaLite-style SQL functions that plain SQLite lacks).
+    con.execute(
+        f"CREATE VIRTUAL TABLE {quote('rtree_' + name + '_geom')} "
+        "USING rtree(id, minx, maxx, miny, maxy)"
+    )
+    con.execute(
+        "INSERT INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', "
+        "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+        (name,),
+    )
+    vt = quote(versions_table(name))
+    # Separate statements: executescript() would commit the surrounding import transaction.
+    for sql in (
+        f"CREATE TABLE {vt} (vid INTEGER PRIMARY KEY, tw_id TEXT NOT NULL, "
+        "branch INTEGER NOT NULL, txn_from INTEGER NOT NULL, txn_to INTEGER, valid_from TEXT, "
+        "valid_to TEXT, recorded_at TEXT NOT NULL, record_end TEXT, "
+        "deleted INTEGER NOT NULL DEFAULT 0, source TEXT, hash TEXT NOT NULL, geom BLOB, "
+        "props TEXT NOT NULL, minx REAL, miny REAL, maxx REAL, maxy REAL)",
+        f"CREATE INDEX {quote(versions_table(name) + '_id')} ON {vt} (tw_id, branch)",
+        f"CREATE VIRTUAL TABLE {quote(versions_table(name) + '_rtree')} "
+        "USING rtree(id, minx, maxx, miny, maxy)",
+    ):
+        con.execute(sql)
+
+
+def add_fields(con: sqlite3.Connection, layer: str, fields: dict[str, FieldType]) -> None:
+    """Additive schema evolution: new attribute columns on an existing layer."""
+    for name, ftype in fields.items():
+        con.execute(f"ALTER TABLE {quote(layer)} ADD COLUMN {quote(name)} {_GPKG_TYPES[ftype]}")
