@@ -495,7 +495,7 @@ class _BatchWriter:
         self.now_text = to_text(now)
         self.report = report
         self.schemas: dict[str, LayerSchema] = {}
-        self.fresh: dict[str, bool] = {}  # layer had no open versions of this source before
+        self.fresh: dict[str, bool] = {}  # layer had no current features before
         self.next_vid: dict[str, int] = {}
         self.next_fid: dict[str, int] = {}
         self.extents: dict[str, list[float]] = {}
@@ -532,12 +532,9 @@ class _BatchWriter:
         self.next_fid[schema.name] = con.execute(
             f"SELECT coalesce(max(fid), 0) + 1 FROM {quote(schema.name)}"
         ).fetchone()[0]
+        # A layer without current features needs no look-ups of existing versions.
         self.fresh[schema.name] = (
-            con.execute(
-                f"SELECT 1 FROM {vt} WHERE branch = ? AND txn_to IS NULL AND source = ? LIMIT 1",
-                (BASELINE, self.batch.source),
-            ).fetchone()
-            is None
+            con.execute(f"SELECT 1 FROM {quote(schema.name)} LIMIT 1").fetchone() is None
         )
 
     def _evolve(self, stored: LayerSchema, new: LayerSchema) -> LayerSchema:
@@ -570,7 +567,10 @@ class _BatchWriter:
         return merged
 
     def write_records(self, progress: Progress | None) -> None:
-        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS tw_seen (layer TEXT, tw_id TEXT)")
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS tw_seen (layer TEXT, tw_id TEXT, "
+            "PRIMARY KEY (layer, tw_id))"
+        )
         self.con.execute("DELETE FROM temp.tw_seen")
         chunk: list[FeatureRecord] = []
         for record in self.batch.features:
@@ -620,9 +620,7 @@ class _BatchWriter:
         fresh = self.fresh[name]
         existing = {} if fresh else self._open_versions(name, [r[0] for r in rows])
         if not fresh:
-            self.con.executemany(
-                "INSERT INTO temp.tw_seen VALUES (?, ?)", [(name, r[0]) for r in rows]
-            )
+            self._mark_seen(name, [r[0] for r in rows])
         rep = self.report.layers[name]
         new_versions, inserts, updates, closes = [], [], [], []
         vid = self.next_vid[name]
@@ -703,7 +701,9 @@ class _BatchWriter:
                 inserts,
             )
         except sqlite3.IntegrityError:
-            dup = _first_duplicate([r[2] for r in inserts], con, name)
+            dup = _first_duplicate([r[2] for r in inserts], con, name) or _first_existing(
+                con, name, [r[2] for r in inserts]
+            )
             raise InputError(
                 "the same identifier occurs twice in the source",
                 path=self.batch.path,
@@ -751,6 +751,17 @@ class _BatchWriter:
                 object_id=recs[i].id,
             )
         return _conform(schema, geoms, recs, path)
+
+    def _mark_seen(self, layer: str, ids: list[str]) -> None:
+        """Remember the ids of this import (to end the missing ones); refuse duplicates."""
+        dup = _first_duplicate(ids, self.con, layer)
+        if dup is not None:
+            raise InputError(
+                "the same identifier occurs twice in the source",
+                path=self.batch.path,
+                object_id=dup,
+            )
+        self.con.executemany("INSERT INTO temp.tw_seen VALUES (?, ?)", [(layer, i) for i in ids])
 
     def _open_versions(self, layer: str, ids: list[str]) -> dict[str, tuple]:
         vt = quote(versions_table(layer))
@@ -888,12 +899,26 @@ def _blob_box(blob: bytes) -> tuple[float, float, float, float] | None:
     return gpkg_geometry._HEADER_XY.unpack_from(blob)[4:]
 
 
-def _first_duplicate(ids: list[str], con: sqlite3.Connection, layer: str) -> str:
-    seen = set()
+def _first_duplicate(ids: list[str], con: sqlite3.Connection, layer: str) -> str | None:
+    """An identifier that occurs twice: within ``ids`` or earlier in the same import."""
+    found = set()
     for i in ids:
-        if i in seen:
+        if i in found:
             return i
-        seen.add(i)
+        found.add(i)
+    for start in range(0, len(ids), 900):
+        part = ids[start : start + 900]
+        row = con.execute(
+            f"SELECT tw_id FROM temp.tw_seen WHERE layer = ? AND tw_id IN "
+            f"({','.join('?' * len(part))}) LIMIT 1",
+            (layer, *part),
+        ).fetchone()
+        if row:
+            return row[0]
+    return None
+
+
+def _first_existing(con: sqlite3.Connection, layer: str, ids: list[str]) -> str:
     for i in ids:
         if con.execute(f"SELECT 1 FROM {quote(layer)} WHERE tw_id = ?", (i,)).fetchone():
             return i
