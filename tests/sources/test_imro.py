@@ -45,7 +45,17 @@ def imro_path(shared_data: Path, name: str) -> Path:
 
 
 def records_by_id(batch) -> dict:
-    return {r.id: r for r in batch.features}
+    """Records by their IMRO identificatie (IMRO2008 twin ids carry a 'plan_id/' prefix)."""
+    return {r.id.split("/")[-1]: r for r in batch.features}
+
+
+def test_imro2008_ids_are_prefixed_with_the_plan(shared_data):
+    """IMRO2008 numbers objects NL.IMRO.1, NL.IMRO.2, …: unique only within one plan."""
+    batch = read_imro(shared_data / "imro" / "NL.IMRO.1680.1800030105-0000.gml")
+    ids = [r.id for r in batch.features]
+    assert all(i.startswith("NL.IMRO.1680.1800030105-0000/") for i in ids)
+    goes = read_imro(shared_data / "imro" / "stationspleinzuidoost.gml")
+    assert "NL.IMRO.0664.BPBS02-VG99" in {r.id for r in goes.features}
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,7 +228,10 @@ def test_gml_point_polygon_coordinates_forms():
 
 
 def test_gml_multi_geometries():
-    sq = "<gml:exterior><gml:LinearRing><gml:posList>{} </gml:posList></gml:LinearRing></gml:exterior>"
+    sq = (
+        "<gml:exterior><gml:LinearRing><gml:posList>{}</gml:posList></gml:LinearRing>"
+        "</gml:exterior>"
+    )
     multi = parse_gml_geometry(
         gml(
             f"<gml:MultiSurface {SRS}>"
@@ -402,15 +415,18 @@ def test_stationsplein_maximum_bouwhoogte(shared_data):
     # grep -c '<imro:waardeType>maximum goothoogte (m)' → 8;
     # grep -c '<imro:waardeType>maximum bebouwingspercentage (%)' → 5
     assert sum(r.properties["maximum_goothoogte_m"] is not None for r in batch.features) == 8
-    assert sum(r.properties["maximum_bebouwingspercentage"] is not None for r in batch.features) == 5
+    assert (
+        sum(r.properties["maximum_bebouwingspercentage"] is not None for r in batch.features) == 5
+    )
 
 
 def test_stationsplein_maatvoering_of_named_object(shared_data):
     records = records_by_id(read_imro(imro_path(shared_data, GOES_VG99)))
-    # stationspleinzuidoost.gml line 7322, <imro:Maatvoering gml:id="NL.IMRO.0664.MP19259068664-00">:
-    # maatvoeringInfo/WaardeEnType: waarde 8 "maximum goothoogte (m)", 8 "maximum bouwhoogte (m)",
-    # 15 "maximum bebouwingspercentage (%)"; aanduiding xlink:href="#NL.IMRO.0664.BP19255441098-00"
-    # is on the Bouwaanduiding just above it; this one's aanduiding is read from its own element.
+    # stationspleinzuidoost.gml line 7322:
+    #   <imro:Maatvoering gml:id="NL.IMRO.0664.MP19259068664-00">
+    # maatvoeringInfo/WaardeEnType: waarde 8 "maximum goothoogte (m)",
+    # 8 "maximum bouwhoogte (m)", 15 "maximum bebouwingspercentage (%)";
+    # aanduiding xlink:href="#NL.IMRO.0664.BP3260883833-00" (its last child element)
     props = records["NL.IMRO.0664.MP19259068664-00"].properties
     assert props["maatvoering"] == [
         {"waarde_type": "maximum goothoogte (m)", "waarde": 8.0},
@@ -425,6 +441,7 @@ def test_stationsplein_maatvoering_of_named_object(shared_data):
         "maximum goothoogte (m), maximum bouwhoogte (m), maximum bebouwingspercentage (%)"
     )
     assert props["attributes"]["symboolInfo"][0]["symboolCode"] == "s124"
+    assert props["aanduiding"] == ["NL.IMRO.0664.BP3260883833-00"]
     # line 753, NL.IMRO.0664.MP9259147840-00: goothoogte 4, bouwhoogte 7, aanduiding → the
     # Bouwvlak NL.IMRO.0664.BP20255442525-00 (line 843)
     props = records["NL.IMRO.0664.MP9259147840-00"].properties
@@ -540,12 +557,13 @@ def exact_ring_area(ring: etree._Element, origin: np.ndarray) -> tuple[float, fl
     for pos_list in pieces:
         kind = etree.QName(pos_list.getparent()).localname
         pts = _xy(pos_list.text) - origin
-        area += 0.5 * float(np.sum(pts[:-1, 0] * pts[1:, 1] - pts[1:, 0] * pts[:-1, 1]))
         if kind == "Arc":
             c, r = _circle(*pts)
             phi = _arc_sweep(*pts, c)
+            pts = pts[[0, 2]]  # the chord, plus the circular segment
             area += 0.5 * r * r * (phi - math.sin(phi))
             arc_length += abs(phi) * r
+        area += 0.5 * float(np.sum(pts[:-1, 0] * pts[1:, 1] - pts[1:, 0] * pts[:-1, 1]))
     return area, arc_length
 
 
@@ -712,14 +730,19 @@ def test_truncated_xml_names_line(tmp_path):
     text = plan_xml()
     lines = text.splitlines(keepends=True)
     path = write(tmp_path, "".join(lines[:9]))  # cut in the middle of the document
-    with pytest.raises(InputError, match=r"not well-formed XML \(line \d+\)") as exc:
+    with pytest.raises(InputError, match=r"not well-formed XML \(line \d+") as exc:
         read_imro(path)
     assert str(path) in str(exc.value)
+    line = int(re.search(r"\(line (\d+)", str(exc.value)).group(1))
+    assert line in (9, 10)  # the end of the truncated data (9 complete lines)
+    assert "Premature end of data" in str(exc.value)
 
 
 def test_invalid_xml_names_line(tmp_path):
-    path = write(tmp_path, plan_xml().replace("<imro:naam>Test</imro:naam>", "<imro:naam>T&</n>"))
-    with pytest.raises(InputError, match=r"line 6\)"):
+    text = plan_xml().replace("<imro:naam>Test</imro:naam>", "<imro:naam>T&amp</imro:naam>")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "T&amp<" in t)
+    path = write(tmp_path, text)
+    with pytest.raises(InputError, match=rf"not well-formed XML \(line {line}, column \d+\)"):
         read_imro(path)
 
 

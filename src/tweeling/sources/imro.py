@@ -228,13 +228,17 @@ def parse_document(path: Path) -> etree._Element:
         return etree.parse(str(path), parser).getroot()
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else "?"
-        raise InputError(f"not well-formed XML (line {line}): {exc.msg}", path=path) from None
+        column = f", column {exc.position[1]}" if exc.position and exc.position[1] else ""
+        message = re.sub(r", line \d+, column \d+$", "", str(exc.msg or exc).strip())
+        raise InputError(
+            f"not well-formed XML (line {line}{column}): {message}", path=path
+        ) from None
     except OSError as exc:
         raise InputError(f"cannot read file: {exc}", path=path) from None
 
 
 def imro_version(root: etree._Element, path: Path) -> str:
-    """ "IMRO2008" or "IMRO2012" from the root element's namespace."""
+    """The IMRO version, "IMRO2008" or "IMRO2012", from the root element's namespace."""
     namespace = etree.QName(root).namespace
     version = IMRO_NAMESPACES.get(namespace or "")
     if version is None:
@@ -275,7 +279,7 @@ def identificatie(element: etree._Element) -> str | None:
         elif _text(found[0]):
             return _text(found[0])
     gml_id = _gml_id(element)
-    return gml_id.strip() or None if gml_id else None
+    return (gml_id.strip() or None) if gml_id else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,6 +478,16 @@ def _gml_id(element: etree._Element) -> str | None:
     return None
 
 
+def twin_id(plan_id: str, object_id: str, version: str) -> str:
+    """The object's id in the twin's one zoning layer.
+
+    IMRO2012 identificaties are unique nationally (they carry the plan owner's code); IMRO2008
+    plans often number their objects ``NL.IMRO.1``, ``NL.IMRO.2``…, which would clash between
+    plans, so those are prefixed with the plan id.
+    """
+    return object_id if version == "IMRO2012" else f"{plan_id}/{object_id}"
+
+
 def read_imro(path: str | Path, *, arc_tolerance_m: float = 0.01) -> ImportBatch:
     """Read an IMRO 2008 or IMRO 2012 zoning plan GML into one batch for :data:`LAYER`.
 
@@ -535,7 +549,7 @@ def read_imro(path: str | Path, *, arc_tolerance_m: float = 0.01) -> ImportBatch
         records.append(
             FeatureRecord(
                 layer=LAYER,
-                id=object_id,
+                id=twin_id(plan_id, object_id, version),
                 geometry=geometry,
                 properties=properties,
                 valid_from=valid_from,
