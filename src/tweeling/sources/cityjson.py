@@ -31,6 +31,18 @@ terrain level in ``TerrainHeight`` (terrain + max z gives one roof level for a r
 when a ``TerrainHeight`` is given and the building's minimum z is 0, its z values are heights
 above the terrain and are shifted by ``TerrainHeight`` to NAP (heights and ``geometry_3d``).
 
+Fields. ``buildings``: ``bag_id`` (``NL.IMBAG.Pand.`` + 16 digits, from ``identificatiebagpnd``,
+``identificatie`` or a BAG-id object key), ``ground_height_m``, ``roof_height_m``, ``height_m``,
+``construction_year``, and, like every layer, ``cityjson_type``, ``lods`` ("1.2,1.3,2.2"),
+``attributes`` (the original attributes, JSON), ``geometry_3d`` (JSON: per geometry of the object
+and its parts ``object``, ``object_type``, ``lod``, ``type``, ``boundaries`` with [x, y, z]
+instead of vertex indices, ``semantics``) and ``parts`` (id, type, attributes of folded parts).
+Other layers add the well-known attributes of :data:`_FLAT_FIELDS` that occur (``class``,
+``function``, BGT ``lokaalid``, ...). Time axes come from the BGT attributes ``creationdate``,
+``terminationdate``, ``tijdstipregistratie``, ``eindregistratie`` or the 3DBAG ones
+``begingeldigheid``, ``eindgeldigheid``, ``tijdstipregistratielv``,
+``tijdstipeindregistratielv``; empty strings mean not given.
+
 Coordinates. ``transform`` (scale/translate) is applied to give real coordinates (rounded to the
 scale's decimals, which is exact). The CRS comes from ``metadata.referenceSystem``, else the
 ``crs`` argument; other horizontal CRSs than RD New are transformed to RD New, z values are kept
@@ -41,7 +53,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -423,7 +435,7 @@ class _Geometry:
 
     @property
     def lod_key(self) -> tuple[int, ...]:
-        return tuple(int(p) for p in self.lod.split("."))
+        return _lod_key(self.lod)
 
     @property
     def is_surface(self) -> bool:
@@ -601,7 +613,8 @@ class _RingSet:
     labels: list[str]  # per surface, for error messages
 
 
-def _ring_set(geoms: Iterable[_Geometry], semantic: str | None) -> _RingSet:
+def _ring_set(geoms: Iterable[_Geometry], semantic: str | None, oid: str) -> _RingSet:
+    """The rings of all surfaces of ``geoms`` (only those of type ``semantic`` if given)."""
     parts, ring_len, ring_surface, ring_outer, labels = [], [], [], [], []
     for g in geoms:
         rings = []
@@ -613,7 +626,7 @@ def _ring_set(geoms: Iterable[_Geometry], semantic: str | None) -> _RingSet:
                 ring_len.append(len(ring))
                 ring_surface.append(len(labels))
                 ring_outer.append(j == 0)
-            owner = "" if g.owner_type in _FAMILIES else f" of {g.owner_type} {g.owner!r}"
+            owner = "" if g.owner == oid else f" of {g.owner_type} {g.owner!r}"
             labels.append(f"LoD {g.lod} {g.type}{owner}, surface {k}")
         if rings:
             parts.append(g.verts[np.fromiter(chain.from_iterable(rings), dtype=np.int64), :2])
@@ -713,34 +726,32 @@ def _footprint(geoms: list[_Geometry], ctx: _Context, oid: str) -> shapely.Geome
     surface_geoms = [g for g in geoms if g.is_surface]
     grounded = [g for g in surface_geoms if "GroundSurface" in g.surface_types]
     if grounded:
-        ground = _union(_polygons(_ring_set(_lowest(grounded), "GroundSurface"), ctx, oid))
+        ground = _union(_polygons(_ring_set(_lowest(grounded), "GroundSurface", oid), ctx, oid))
         if not ground.is_empty:
             return ground
     if not surface_geoms:
         return shapely.Polygon()
-    footprint = _union(_polygons(_ring_set(_lowest(surface_geoms), None), ctx, oid))
+    footprint = _union(_polygons(_ring_set(_lowest(surface_geoms), None, oid), ctx, oid))
     if footprint.is_empty:
         raise ctx.error("invalid geometry: no surface has an area seen from above", oid)
     return footprint
 
 
-def _lines(geoms: list[_Geometry]) -> list[shapely.Geometry]:
-    out = []
-    for g in geoms:
-        for leaf in g.leaves:
-            xy = g.verts[leaf, :2]
-            xy = xy[np.r_[True, np.any(xy[1:] != xy[:-1], axis=1)]]
-            if len(xy) >= 2:
-                out.append(shapely.LineString(xy))
-    return out
+def _line(xy: np.ndarray) -> list[shapely.LineString]:
+    """A 2D line through ``xy`` without repeated points; none if it collapses to a point."""
+    xy = xy[np.r_[True, np.any(xy[1:] != xy[:-1], axis=1)]]
+    return [shapely.LineString(xy)] if len(xy) >= 2 else []
+
+
+def _lines(geoms: list[_Geometry]) -> list[shapely.LineString]:
+    return [line for g in geoms for leaf in g.leaves for line in _line(g.verts[leaf, :2])]
 
 
 def _outlines(geoms: list[_Geometry]) -> shapely.Geometry:
     """Linework of surfaces without area seen from above (e.g. a wall modelled as a sheet)."""
-    lines = []
-    for g in geoms:
-        for leaf in g.leaves:
-            lines.extend(_lines([replace(g, leaves=[[*leaf, leaf[0]]])]))
+    lines = [
+        line for g in geoms for ring in g.leaves for line in _line(g.verts[[*ring, ring[0]], :2])
+    ]
     return shapely.line_merge(shapely.union_all(lines)) if lines else shapely.Polygon()
 
 
@@ -750,7 +761,7 @@ def _projection(geoms: list[_Geometry], ctx: _Context, oid: str) -> shapely.Geom
     surfaces = [g for g in low if g.is_surface]
     parts: list[shapely.Geometry] = []
     if surfaces:
-        area = _union(_polygons(_ring_set(surfaces, None), ctx, oid))
+        area = _union(_polygons(_ring_set(surfaces, None, oid), ctx, oid))
         parts.append(area if not area.is_empty else _outlines(surfaces))
     lines = _lines([g for g in low if g.type == "MultiLineString"])
     if lines:
@@ -775,24 +786,29 @@ def _group_objects(objects: dict, path: Path) -> dict[str, list[str]]:
     for oid, obj in objects.items():
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise InputError("city object without a 'type'", path=path, object_id=oid)
+        for name in ("children", "parents"):
+            _check_refs(obj.get(name), objects, path, oid, name)
         for child in obj.get("children") or []:
-            parent_of.setdefault(child, oid)
-        parents = obj.get("parents") or []
-        if parents:
-            parent_of[oid] = parents[0]
-    for child, parent in parent_of.items():
-        for oid, ref in ((child, child), (parent, parent)):
-            if ref not in objects:
-                raise InputError(
-                    f"refers to {ref!r}, which is not in CityObjects",
-                    path=path,
-                    object_id=parent if oid == child else child,
-                    field="parents/children",
-                )
+            parent_of.setdefault(child, oid)  # an object's own 'parents' wins (below)
+        if obj.get("parents"):
+            parent_of[oid] = obj["parents"][0]
     groups: dict[str, list[str]] = {}
     for oid in objects:
         groups.setdefault(_root(oid, objects, parent_of), []).append(oid)
     return groups
+
+
+def _check_refs(refs: Any, objects: dict, path: Path, oid: str, name: str) -> None:
+    """``children``/``parents`` must list ids of objects in the file."""
+    if refs is None:
+        return
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise InputError("must be a list of object ids", path=path, object_id=oid, field=name)
+    missing = [r for r in refs if r not in objects]
+    if missing:
+        raise InputError(
+            f"refers to {missing!r}, not in CityObjects", path=path, object_id=oid, field=name
+        )
 
 
 def _family(cityjson_type: str) -> str | None:
@@ -805,10 +821,10 @@ def _root(oid: str, objects: dict, parent_of: dict[str, str]) -> str:
     current = oid
     while current in parent_of:
         parent = parent_of[current]
-        family = _family(objects[current]["type"])
-        if family is None or family != _family(objects[parent]["type"]) or parent in seen:
-            break
-        if objects[current]["type"] == family:  # a Building inside a Building is no part
+        kind = objects[current]["type"]
+        family = _family(kind)
+        # Fold parts only: a Building in a CityObjectGroup (or in a Building) stays itself.
+        if family in (None, kind) or family != _family(objects[parent]["type"]) or parent in seen:
             break
         seen.add(parent)
         current = parent
@@ -842,7 +858,7 @@ def _draft(root: str, members: list[str], objects: dict, ctx: _Context) -> _Draf
     layer = layer_name(otype)
     props: dict[str, Any] = {
         "cityjson_type": otype,
-        "lods": ",".join(sorted({g.lod for g in geoms}, key=lambda s: _lod_key(s))),
+        "lods": ",".join(sorted({g.lod for g in geoms}, key=_lod_key)),
         "attributes": attributes,
     }
     parts = [_part(m, objects[m]) for m in members if m != root]
@@ -1002,7 +1018,8 @@ def _geometry_3d(g: _Geometry, offset: float, ctx: _Context) -> dict[str, Any]:
     else:
 
         def lookup(ring: list[int]) -> list:
-            return [coords[i] for i in ring]
+            # Copies: records must not share (mutable) coordinate lists of shared vertices.
+            return [coords[i].copy() for i in ring]
 
     out: dict[str, Any] = {
         "object": g.owner,
@@ -1048,23 +1065,23 @@ def _finalise(drafts: list[_Draft], filename: str) -> tuple[list[FeatureRecord],
 
 
 _FAMILY_OF_GEOMETRY = {
-    "Polygon": "POLYGON",
-    "MultiPolygon": "POLYGON",
-    "LineString": "LINESTRING",
-    "MultiLineString": "LINESTRING",
-    "Point": "POINT",
-    "MultiPoint": "POINT",
+    "POLYGON": "POLYGON",
+    "MULTIPOLYGON": "POLYGON",
+    "LINESTRING": "LINESTRING",
+    "MULTILINESTRING": "LINESTRING",
+    "POINT": "POINT",
+    "MULTIPOINT": "POINT",
 }
 
 
 def _geometry_type(geoms: list[shapely.Geometry]) -> str:
     """POLYGON when all are Polygons, MULTIPOLYGON for a mix with MultiPolygons, etc."""
-    kinds = {g.geom_type for g in geoms if not g.is_empty}
+    kinds = {g.geom_type.upper() for g in geoms if not g.is_empty}
     families = {_FAMILY_OF_GEOMETRY.get(k) for k in kinds}
     if len(families) != 1 or None in families:
         return "GEOMETRY"
     (family,) = families
-    return family if kinds == {family.title().replace("string", "String")} else f"MULTI{family}"
+    return family if kinds == {family} else f"MULTI{family}"
 
 
 def _conform(geom: shapely.Geometry, gtype: str) -> shapely.Geometry:

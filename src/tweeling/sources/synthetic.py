@@ -126,7 +126,7 @@ def _rings(cols: dict[str, np.ndarray]) -> np.ndarray:
 def _properties(cols, i: int) -> dict:
     return {
         "synthetic": True,
-        "bag_id": cols["id"][i],
+        "bag_id": str(cols["id"][i]),
         "height_m": float(cols["height"][i]),
         "ground_height_m": float(cols["ground"][i]),
         "roof_height_m": round(float(cols["ground"][i] + cols["height"][i]), 2),

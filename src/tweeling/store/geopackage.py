@@ -25,7 +25,7 @@ from tweeling.core.crs import RD_BOUNDS
 from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
 from tweeling.core.features import FeatureRecord, FieldType, ImportBatch, LayerSchema, RasterLayer
 from tweeling.core.timeaxis import from_text, to_text, utc_now
-from tweeling.store import gpkg_geometry, gpkg_schema
+from tweeling.store import gpkg_geometry, gpkg_schema, rtree_bulk
 from tweeling.store.base import (
     Bbox,
     LayerInfo,
@@ -715,7 +715,8 @@ class _BatchWriter:
             )
             con.executemany(f"UPDATE {quote(name)} SET {sets} WHERE fid = ?", updates)
             con.executemany(f"DELETE FROM {rtree} WHERE id = ?", [(u[-1],) for u in updates])
-        boxes = [(r[0], _blob_box(r[1])) for r in inserts]
+        # Into a fresh layer's R-tree the rows go in one packed bulk load at the end.
+        boxes = [] if self.fresh[name] else [(r[0], _blob_box(r[1])) for r in inserts]
         boxes += [(u[-1], _blob_box(u[0])) for u in updates]
         con.executemany(
             f"INSERT INTO {rtree} VALUES (?,?,?,?,?)",
@@ -777,6 +778,26 @@ class _BatchWriter:
                 out[row[0]] = row[1:]
         return out
 
+    def _bulk_index(self, name: str) -> None:
+        vt = quote(versions_table(name))
+        count = self.con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
+        cursor = self.con.cursor()
+        cursor.execute(
+            f"SELECT t.fid, v.minx, v.maxx, v.miny, v.maxy FROM {quote(name)} t "
+            f"JOIN {vt} v ON v.vid = t.tw_vid WHERE v.minx IS NOT NULL "
+            "ORDER BY v.minx + v.maxx"
+        )
+        nonempty = (
+            self.con.execute(
+                f"SELECT count(*) FROM {quote(name)} t JOIN {vt} v ON v.vid = t.tw_vid "
+                "WHERE v.minx IS NOT NULL"
+            ).fetchone()[0]
+            if count
+            else 0
+        )
+        rows = iter(lambda: cursor.fetchmany(50_000), [])
+        rtree_bulk.bulk_load(self.con, "rtree_" + name + "_geom", rows, nonempty)
+
     def _index_closed(self, layer: str, vids: list[int]) -> None:
         """Versions leaving the current state move into the versions R-tree."""
         vt = quote(versions_table(layer))
@@ -817,9 +838,12 @@ class _BatchWriter:
             self.report.layers[name].ended += len(gone)
 
     def finish(self) -> None:
-        """Layer extents and change times in gpkg_contents; the source register."""
+        """Spatial indexes of fresh layers; layer extents and change times in gpkg_contents;
+        the source register."""
         con = self.con
         for name in self.schemas:
+            if self.fresh[name]:
+                self._bulk_index(name)
             rtree = quote("rtree_" + name + "_geom")
             ext = con.execute(
                 f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {rtree}"

@@ -96,7 +96,7 @@ def _coerce(ftype: FieldType, value: Any, *, object_id: str, field: str, path: s
     try:
         if ftype is FieldType.TEXT:
             if isinstance(value, str):
-                return value
+                return str(value)  # plain str, also for numpy.str_ and other subclasses
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return str(value)
             raise TypeError
