@@ -89,6 +89,14 @@ def _do_import(kind: str, paths: list[Path], twin: Path | None, **options) -> No
 
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Source files.")]
+RepairOpt = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="Repair invalid geometries (shapely make_valid) instead of "
+        "refusing the file; each repair is listed in the import log.",
+    ),
+]
 
 
 @import_app.command("cityjson")
@@ -104,9 +112,9 @@ def import_cityjson(
 
 
 @import_app.command("bgt")
-def import_bgt(paths: PathsArg, twin: TwinOpt = None) -> None:
+def import_bgt(paths: PathsArg, repair: RepairOpt = False, twin: TwinOpt = None) -> None:
     """BGT/IMGeo topography (OGR SQLite or GeoPackage files named bgt_<type>)."""
-    _do_import("bgt", paths, twin)
+    _do_import("bgt", paths, twin, repair=repair)
 
 
 @import_app.command("ahn")
@@ -121,15 +129,15 @@ def import_ahn(
 
 
 @import_app.command("natura2000")
-def import_natura2000(paths: PathsArg, twin: TwinOpt = None) -> None:
+def import_natura2000(paths: PathsArg, repair: RepairOpt = False, twin: TwinOpt = None) -> None:
     """Natura 2000 sites (GeoJSON)."""
-    _do_import("natura2000", paths, twin)
+    _do_import("natura2000", paths, twin, repair=repair)
 
 
 @import_app.command("cbs")
-def import_cbs(paths: PathsArg, twin: TwinOpt = None) -> None:
+def import_cbs(paths: PathsArg, repair: RepairOpt = False, twin: TwinOpt = None) -> None:
     """CBS municipalities, districts and neighbourhoods with statistics (TopoJSON)."""
-    _do_import("cbs", paths, twin)
+    _do_import("cbs", paths, twin, repair=repair)
 
 
 @import_app.command("imro")

@@ -16,9 +16,10 @@ RD_NAP = "EPSG:7415"  # RD New + NAP height (compound)
 CRS84 = "OGC:CRS84"  # WGS 84 lon/lat, the web default
 ETRS89 = "EPSG:4258"
 
-# Plausible RD New coordinates for the Netherlands (incl. the territorial sea): a guard against
-# data in another CRS being read as RD (e.g. lon/lat or Web Mercator values).
-RD_BOUNDS = (-7000.0, 289000.0, 300000.0, 629000.0)
+# Plausible RD New coordinates for the Netherlands, its waters and its part of the North Sea
+# (the Exclusive Economic Zone reaches y = 866 km): a guard against data in another CRS being
+# read as RD (lon/lat values or Web Mercator metres fall outside it).
+RD_BOUNDS = (-50000.0, 289000.0, 300000.0, 880000.0)
 
 
 @lru_cache(maxsize=32)

@@ -31,7 +31,7 @@ def read_source(
     if kind == "bgt":
         from tweeling.sources.bgt import read_bgt
 
-        return [read_bgt(list(paths))]
+        return [read_bgt(list(paths), **options)]
     if kind == "ahn":
         from tweeling.sources.ahn import read_ahn
 
@@ -39,11 +39,11 @@ def read_source(
     if kind == "natura2000":
         from tweeling.sources.natura2000 import read_natura2000
 
-        return [read_natura2000(p) for p in paths]
+        return [read_natura2000(p, **options) for p in paths]
     if kind == "cbs":
         from tweeling.sources.cbs import read_cbs
 
-        return [read_cbs(p) for p in paths]
+        return [read_cbs(p, **options) for p in paths]
     if kind == "imro":
         from tweeling.sources.imro import read_imro
 

@@ -66,7 +66,7 @@ def init_workspace(directory: str | os.PathLike, *, name: str | None = None) -> 
 
 
 def find_workspace(start: str | os.PathLike | None = None) -> Path:
-    """The workspace folder: ``start`` itself, or the nearest folder above the cwd with twin.toml."""
+    """The workspace: ``start`` itself, or the nearest folder above the cwd with twin.toml."""
     if start is not None:
         root = Path(start).resolve()
         if not (root / CONFIG).exists():

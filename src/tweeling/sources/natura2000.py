@@ -3,9 +3,8 @@
 The record id is the EU site code (``sitecode``, e.g. ``NL2003001``) when the file gives a
 real, unique one. Bird-directive-only sites in the sample data have ``"-"`` instead: those get
 ``N2000-<n2000_nummer>`` (the Dutch site number, unique too), and their ``sitecode`` property
-is None. Four sites (Doggersbank, Klaverbank, Friese Front, Bruine Bank) lie in the North Sea
-outside the RD New bounds of :mod:`tweeling.core.crs`, so coordinates are checked against the
-Dutch Exclusive Economic Zone instead (:data:`NL_EEZ_RD_BOUNDS`).
+is None. Four sites (Doggersbank, Klaverbank, Friese Front, Bruine Bank) lie far out in the
+North Sea; :data:`tweeling.core.crs.RD_BOUNDS` covers the Dutch Exclusive Economic Zone.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tweeling.core.crs import RD_BOUNDS
 from tweeling.core.errors import InputError
 from tweeling.core.features import FeatureRecord, FieldType, ImportBatch, LayerSchema
 from tweeling.sources.ogr import (
@@ -27,9 +27,6 @@ from tweeling.sources.ogr import (
 
 LAYER = "natura2000"
 
-# Approximate bounding box of the Dutch Exclusive Economic Zone in RD New (incl. the
-# Doggersbank, up to about 55.8°N): RD New's own Dutch bounds end at the territorial sea.
-NL_EEZ_RD_BOUNDS = (-50000.0, 289000.0, 300000.0, 880000.0)
 
 # The attributes of a site and their types; other fields in the file are kept as they come.
 FIELDS: dict[str, FieldType] = {
@@ -62,7 +59,7 @@ def read_natura2000(
     and lists them in ``metadata['repaired']``; without it an invalid outline is refused.
     """
     path = Path(path)
-    data = read_vector_layer(path, crs=crs, id_field="naam", repair=repair, bounds=NL_EEZ_RD_BOUNDS)
+    data = read_vector_layer(path, crs=crs, id_field="naam", repair=repair)
     missing = [f for f in REQUIRED if f not in data.columns]
     if missing:
         raise InputError(f"Natura 2000 fields missing: {missing}", path=path)
@@ -103,7 +100,7 @@ def read_natura2000(
         total=len(data),
         metadata={
             "source_crs": data.source_crs.to_string(),
-            "bounds": NL_EEZ_RD_BOUNDS,
+            "bounds": RD_BOUNDS,
             "ids_from_n2000_nummer": [i for i in ids if i.startswith("N2000-")],
             "repair": repair,
             "repaired": [r.to_dict() for r in data.repairs],

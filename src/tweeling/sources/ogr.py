@@ -11,6 +11,7 @@ they are repaired with ``shapely.make_valid`` and every repair is listed (see :c
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,7 +27,7 @@ import shapely
 
 from tweeling.core.crs import RD_BOUNDS, check_rd_bounds, normalise_crs, transform_to_rd
 from tweeling.core.errors import InputError
-from tweeling.core.features import FeatureRecord, FieldType
+from tweeling.core.features import GEOMETRY_TYPES, FeatureRecord, FieldType
 from tweeling.core.timeaxis import parse_optional_time
 
 Bounds = tuple[float, float, float, float]
@@ -346,7 +347,8 @@ def make_valid(geom: shapely.Geometry) -> tuple[shapely.Geometry | None, str]:
 
     Tries the 'structure' method (which keeps polygons polygons and drops collapsed parts);
     GEOS can fail on it for badly tangled input, then 'linework' is used and only the parts
-    of the original dimension are kept.
+    of the original dimension are kept (polygons dissolved). A geometry that collapses
+    entirely (e.g. a polygon of zero area) becomes an empty geometry of its dimension.
     """
     dim = shapely.get_dimensions(geom)
     try:
@@ -356,41 +358,43 @@ def make_valid(geom: shapely.Geometry) -> tuple[shapely.Geometry | None, str]:
         fixed = shapely.make_valid(geom, method="linework")
         method = "shapely.make_valid(method='linework'), parts of lower dimension dropped"
     fixed = _keep_dimension(fixed, dim)
-    if fixed is None or not shapely.is_valid(fixed):
+    if not shapely.is_valid(fixed):
         return None, method
     return fixed, method
 
 
-def _keep_dimension(geom: shapely.Geometry, dim: int) -> shapely.Geometry | None:
+def _keep_dimension(geom: shapely.Geometry, dim: int) -> shapely.Geometry:
+    """The parts of ``geom`` of dimension ``dim`` (empty if it collapsed entirely)."""
     parts = [p for p in shapely.get_parts(geom) if shapely.get_dimensions(p) == dim]
     parts = [q for p in parts for q in shapely.get_parts(p)]  # flatten multi parts
-    if not parts:
-        return None
     if len(parts) == 1:
         return parts[0]
+    make = shapely.multilinestrings if dim == 1 else shapely.multipoints
+    if not parts:
+        empty = {2: "MULTIPOLYGON", 1: "MULTILINESTRING"}.get(dim, "MULTIPOINT")
+        return shapely.from_wkt(f"{empty} EMPTY")
     if dim == 2:
-        return shapely.multipolygons(parts)
-    if dim == 1:
-        return shapely.multilinestrings(parts)
-    return shapely.multipoints(parts)
+        merged = shapely.union_all(parts)  # parts may share edges; a union is valid
+        return merged if merged.geom_type == "MultiPolygon" else shapely.multipolygons([merged])
+    return make(parts)
 
 
 def schema_geometry_type(ogr_geometry_type: object, geoms: np.ndarray) -> str:
-    """The twin geometry type of a layer: the OGR layer type, else inferred from the data."""
+    """The twin geometry type of a layer: the OGR layer type, else inferred from the data.
+
+    A single type (POLYGON) becomes its multi type when the data hold multi geometries of it
+    (a repaired polygon can become a multipolygon).
+    """
     text = str(ogr_geometry_type or "").upper().replace("3D", "").strip()
     for suffix in (" ZM", " Z", " M"):
         text = text.removesuffix(suffix)
     text = text.replace(" ", "")
-    if text in {"POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING"} | {
-        "MULTIPOLYGON",
-        "GEOMETRYCOLLECTION",
-    }:
-        declared = text
-    else:
-        declared = "GEOMETRY"
-    if declared != "GEOMETRY" or not len(geoms):
+    declared = text if text in GEOMETRY_TYPES else "GEOMETRY"
+    kinds = {g.geom_type.upper() for g in geoms if g is not None and not shapely.is_empty(g)}
+    if declared in _MULTI:
+        return _MULTI[declared] if _MULTI[declared] in kinds else declared
+    if declared != "GEOMETRY" or not kinds:
         return declared
-    kinds = {g.geom_type.upper() for g in geoms if not shapely.is_empty(g)}
     singles = {k.removeprefix("MULTI") for k in kinds}
     if len(kinds) == 1:
         return kinds.pop()
@@ -508,6 +512,9 @@ _CONVERTERS: dict[FieldType, Callable[[Any], Any]] = {
 
 
 def _check_exists(path: Path) -> None:
+    text = str(path)
+    if text.startswith("/vsi") or re.match(r"^[A-Za-z][A-Za-z0-9 _]+:", text):
+        return  # a GDAL virtual file system path or a "<DRIVER>:path": GDAL decides
     if not path.exists():
         raise InputError("no such file", path=path)
 

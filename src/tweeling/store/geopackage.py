@@ -167,7 +167,14 @@ class GeoPackageStore:
                 writer.finish()
                 con.execute(
                     "UPDATE tw_transactions SET summary = ? WHERE txn = ?",
-                    (orjson.dumps(_summary(report)).decode(), txn),
+                    (
+                        orjson.dumps(
+                            _summary(report, batch.metadata),
+                            default=str,
+                            option=orjson.OPT_SERIALIZE_NUMPY,
+                        ).decode(),
+                        txn,
+                    ),
                 )
             except BaseException:
                 for path in moved:
@@ -972,10 +979,11 @@ def _box(bbox: Bbox | None):
     return shapely.box(minx, miny, maxx, maxy)
 
 
-def _summary(report: WriteReport) -> dict[str, Any]:
+def _summary(report: WriteReport, metadata: dict[str, Any]) -> dict[str, Any]:
     return {
         "layers": {k: vars(v) for k, v in report.layers.items()},
         "rasters": report.rasters,
+        "metadata": metadata,  # what the importer states: repairs, methods, tolerances
     }
 
 
