@@ -12,6 +12,7 @@ import pytest
 import shapely
 
 from tweeling.core.errors import InputError
+from tweeling.services.workspace import init_workspace
 from tweeling.core.features import FieldType, ImportBatch
 from tweeling.sources.file import field_renames, read_file
 
@@ -108,7 +109,8 @@ def test_csv_without_crs_fails_unless_crs_given(tmp_path):
     records = list(batch)
     assert [r.id for r in records] == ["1", "2"]
     assert records[1].properties["soort"] == "eik"
-    assert batch.layers[0].geometry_type == "POINT"  # inferred: CSV layers have no type
+    # CSV layers declare no geometry type and a streamed file is not scanned in advance.
+    assert batch.layers[0].geometry_type == "GEOMETRY"
 
 
 def test_nonexistent_path(tmp_path):
@@ -139,8 +141,13 @@ def test_id_field_must_exist_and_be_unique_and_present(tmp_path):
         tmp_path / "dup.geojson",
         [point_feature(*DELFT_LONLAT, code="a"), point_feature(*DELFT_LONLAT, code="a")],
     )
-    with pytest.raises(InputError, match="not unique"):
-        read_file(path, layer_name="x", id_field="code")
+    # Duplicates are refused by the store, which sees every id of a streamed file.
+    twin = init_workspace(tmp_path / "twin")
+    with pytest.raises(InputError, match="occurs twice") as err:
+        twin.store.write(read_file(path, layer_name="x", id_field="code"))
+    assert err.value.object_id == "a" and "dup.geojson" in str(err.value)
+    assert twin.store.transactions() == []  # nothing stored
+    twin.close()
     with pytest.raises(InputError, match="no field 'nope'"):
         read_file(path, layer_name="x", id_field="nope")
     path = geojson(
@@ -148,7 +155,7 @@ def test_id_field_must_exist_and_be_unique_and_present(tmp_path):
         [point_feature(*DELFT_LONLAT, code="a"), point_feature(*DELFT_LONLAT, code=None)],
     )
     with pytest.raises(InputError, match="empty") as err:
-        read_file(path, layer_name="x", id_field="code")
+        list(read_file(path, layer_name="x", id_field="code"))
     assert err.value.field == "code"
 
 
@@ -173,11 +180,11 @@ def test_invalid_geometry_refused_or_repaired(tmp_path):
         [{"type": "Feature", "properties": {"k": "b"}, "geometry": bowtie}],
     )
     with pytest.raises(InputError, match="Self-intersection") as err:
-        read_file(path, layer_name="x", id_field="k")
+        list(read_file(path, layer_name="x", id_field="k"))
     assert err.value.object_id == "b" and "strik.geojson" in str(err.value)
     batch = read_file(path, layer_name="x", repair=True)
     assert batch.metadata["repair"] is True
-    assert [r["feature"] for r in batch.metadata["repaired"]] == ["0"]
     record = next(iter(batch))
+    assert [r["feature"] for r in batch.metadata["repaired"]] == ["0"]
     assert record.geometry.is_valid and record.geometry.geom_type == "MultiPolygon"
     assert batch.layers[0].geometry_type == "MULTIPOLYGON"  # the repair made it multi

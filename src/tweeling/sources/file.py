@@ -7,7 +7,6 @@ the store reserves (``fid``, ``geom``, ``tw_id``, ``tw_vid``) get a ``src_`` pre
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from tweeling.core.features import (
     ImportBatch,
     LayerSchema,
 )
-from tweeling.sources.ogr import Records, VectorLayer, read_vector_layer
+from tweeling.sources.ogr import Records, VectorBatch, stream_vector_layer
 
 
 def read_file(
@@ -31,51 +30,79 @@ def read_file(
     crs: object | None = None,
     id_field: str | None = None,
     repair: bool = False,
+    batch_size: int = 50_000,
 ) -> ImportBatch:
-    """Read one layer of a vector file into the twin layer ``layer_name``.
+    """Stream one layer of a vector file into the twin layer ``layer_name``.
 
     ``source_layer`` picks the layer of a multi-layer file; ``crs`` is assumed when the file
-    declares none (else the file is refused); ``repair`` fixes invalid geometries with
-    ``shapely.make_valid`` (listed in ``metadata['repaired']``) instead of refusing them.
+    declares none (else the file is refused; for GeoJSON it replaces the format's WGS 84
+    default); ``repair`` fixes invalid geometries with ``shapely.make_valid`` instead of
+    refusing them (each repair is listed in ``metadata['repaired']`` once the batch has been
+    consumed). The file is read ``batch_size`` features at a time, so memory does not grow with
+    its size; duplicate ids are refused by the store, which sees every id.
     """
     path = Path(path)
     schema_check = LayerSchema(name=layer_name, geometry_type="GEOMETRY")  # validates the name
-    data = read_vector_layer(path, layer=source_layer, crs=crs, id_field=id_field, repair=repair)
-    renames = field_renames(list(data.field_types))
-    ids = record_ids(data, id_field)
-    fields = {renames[f]: t for f, t in data.field_types.items()}
+    stream = stream_vector_layer(
+        path, layer=source_layer, crs=crs, id_field=id_field, repair=repair, batch_size=batch_size
+    )
+    if id_field is not None and stream.field_types[id_field] in (FieldType.JSON, FieldType.REAL):
+        raise InputError(
+            f"id field has type {stream.field_types[id_field].value}; use a text or integer field",
+            path=path,
+            field=id_field,
+        )
+    renames = field_renames(list(stream.field_types))
     schema = LayerSchema(
         name=schema_check.name,
-        geometry_type=data.geometry_type,
-        fields=fields,
-        has_z=data.has_z,
+        geometry_type=stream.geometry_type,
+        fields={renames[f]: t for f, t in stream.field_types.items()},
+        has_z=stream.has_z,
         title=layer_name,
-        description=f"Imported from {path.name}, layer {data.layer!r}.",
+        description=f"Imported from {path.name}, layer {stream.layer!r}.",
         source=path.name,
     )
     source = f"file:{path.name}" + (f"/{source_layer}" if source_layer else "")
+    repaired: list[dict[str, str]] = []
 
     def records() -> Iterator[FeatureRecord]:
-        names = list(data.columns)
-        for i, geom in enumerate(data.geometries):
-            props = {renames[n]: data.columns[n][i] for n in names}
-            yield FeatureRecord(layer=layer_name, id=ids[i], geometry=geom, properties=props)
+        repaired.clear()
+        names = [(n, renames[n]) for n in stream.field_types]
+        for batch in stream.batches():
+            repaired.extend(r.to_dict() for r in batch.repairs)
+            ids = batch_ids(batch, id_field, path)
+            cols = [(new, batch.columns[old]) for old, new in names]
+            for i, geom in enumerate(batch.geometries):
+                yield FeatureRecord(layer_name, ids[i], geom, {n: c[i] for n, c in cols})
 
     return ImportBatch(
         source=source,
         path=str(path),
         layers=[schema],
-        features=Records(records, len(data)),
-        total=len(data),
+        features=Records(records, stream.count or 0),
+        total=stream.count,
         metadata={
-            "ogr_layer": data.layer,
-            "source_crs": data.source_crs.to_string(),
+            "ogr_layer": stream.layer,
+            "source_crs": stream.source_crs.to_string(),
             "id_field": id_field,
             "renamed_fields": {k: v for k, v in renames.items() if k != v},
             "repair": repair,
-            "repaired": [r.to_dict() for r in data.repairs],
+            "repaired": repaired,
         },
     )
+
+
+def batch_ids(batch: VectorBatch, id_field: str | None, path: Path) -> list[str]:
+    """Record ids of a batch: the ``id_field`` values (each present), else the OGR FIDs."""
+    if id_field is None:
+        return [str(int(f)) for f in batch.fids]
+    ids = [_id_text(v) for v in batch.columns[id_field]]
+    for fid, value in zip(batch.fids, ids, strict=True):
+        if value is None:
+            raise InputError(
+                "id field is empty", path=path, object_id=f"FID {int(fid)}", field=id_field
+            )
+    return ids  # type: ignore[return-value]
 
 
 def field_renames(fields: list[str]) -> dict[str, str]:
@@ -89,33 +116,6 @@ def field_renames(fields: list[str]) -> dict[str, str]:
         taken.add(name.lower())
         out[f] = name
     return out
-
-
-def record_ids(data: VectorLayer, id_field: str | None) -> list[str]:
-    """The record id of each feature: the ``id_field`` value (present, unique), else the FID."""
-    if id_field is None:
-        return [str(int(f)) for f in data.fids]
-    values = data.columns[id_field]  # read_vector_layer has checked the field exists
-    if data.field_types[id_field] in (FieldType.JSON, FieldType.REAL):
-        raise InputError(
-            f"id field has type {data.field_types[id_field].value}; use a text or integer field",
-            path=data.path,
-            field=id_field,
-        )
-    ids = [_id_text(v) for v in values]
-    for fid, value in zip(data.fids, ids, strict=True):
-        if value is None:
-            raise InputError(
-                "id field is empty", path=data.path, object_id=f"FID {int(fid)}", field=id_field
-            )
-    dupes = [v for v, n in Counter(ids).items() if n > 1]
-    if dupes:
-        raise InputError(
-            f"id field is not unique: {len(dupes)} values occur more than once, e.g. {dupes[0]!r}",
-            path=data.path,
-            field=id_field,
-        )
-    return ids  # type: ignore[return-value]
 
 
 def _id_text(value: Any) -> str | None:

@@ -211,6 +211,151 @@ def read_vector_layer(
     )
 
 
+@dataclass(frozen=True)
+class VectorBatch:
+    """One batch of a streamed layer: checked geometries in RD New and typed columns."""
+
+    fids: np.ndarray
+    labels: list[str]
+    geometries: np.ndarray
+    columns: dict[str, list[Any]]
+    repairs: list[Repair]
+
+
+@dataclass(frozen=True)
+class VectorStream:
+    """A layer read batch by batch (memory bounded by the batch size, not the file size).
+
+    ``count`` is the feature count when GDAL knows it cheaply, else None. Iterating
+    :meth:`batches` opens the file anew each time.
+    """
+
+    path: str
+    layer: str
+    source_crs: pyproj.CRS
+    geometry_type: str
+    has_z: bool
+    field_types: dict[str, FieldType]
+    ogr_types: dict[str, str]
+    count: int | None
+    id_field: str | None
+    repair: bool
+    batch_size: int
+
+    def batches(self) -> Iterator[VectorBatch]:
+        path = Path(self.path)
+        try:
+            with pyogrio.raw.open_arrow(
+                path,
+                layer=self.layer,
+                batch_size=self.batch_size,
+                return_fids=True,
+                use_pyarrow=True,
+                datetime_as_string=True,
+            ) as (meta, reader):
+                fid_col = meta.get("fid_column") or "OGC_FID"
+                for batch in reader:
+                    yield self._batch(batch, fid_col)
+        except (
+            pyogrio.errors.DataSourceError,
+            pyogrio.errors.DataLayerError,
+            RuntimeError,
+            OSError,
+        ) as e:
+            raise InputError(
+                f"cannot read layer {self.layer!r}: {_gdal_message(e)}", path=path
+            ) from None
+
+    def _batch(self, batch, fid_col: str) -> VectorBatch:
+        path = self.path
+        names = batch.schema.names
+        geom_col = next((n for n in names if n not in self.field_types and n != fid_col), None)
+        if geom_col is None:
+            raise InputError(f"layer {self.layer!r} has no geometry column", path=path)
+        fids = batch.column(fid_col).to_numpy(zero_copy_only=False)
+        columns = {
+            f: column_values(
+                batch.column(f).to_numpy(zero_copy_only=False),
+                t,
+                ogr_type=self.ogr_types[f],
+                path=path,
+                field=f,
+            )
+            for f, t in self.field_types.items()
+        }
+        labels = feature_labels(fids, columns, self.id_field, path=path)
+        try:
+            geoms = shapely.from_wkb(
+                batch.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="raise"
+            )
+        except shapely.errors.ShapelyError as e:
+            raise InputError(f"layer {self.layer!r}: unreadable geometry: {e}", path=path) from None
+        missing = np.flatnonzero(shapely.is_missing(geoms))
+        if len(missing):
+            raise InputError(
+                f"layer {self.layer!r}: feature has no geometry",
+                path=path,
+                object_id=labels[missing[0]],
+            )
+        geoms = transform_to_rd(geoms, self.source_crs)
+        check_bounds(geoms, path=path, layer=self.layer)
+        geoms, repairs = check_geometries(
+            geoms, labels, path=path, layer=self.layer, repair=self.repair
+        )
+        geoms = conform_geometry_type(geoms, self.geometry_type)
+        return VectorBatch(fids, labels, geoms, columns, repairs)
+
+
+def stream_vector_layer(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    crs: object | None = None,
+    id_field: str | None = None,
+    repair: bool = False,
+    batch_size: int = 50_000,
+) -> VectorStream:
+    """Open one layer of a GDAL vector file for reading in batches (see :class:`VectorStream`).
+
+    The same checks as :func:`read_vector_layer`, applied per batch. The geometry type is the
+    layer's declared one (``GEOMETRY`` when GDAL declares none).
+    """
+    path = Path(path)
+    name = open_layer_name(path, layer)
+    try:
+        info = pyogrio.read_info(path, layer=name)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, RuntimeError) as e:
+        raise InputError(f"cannot read layer {name!r}: {_gdal_message(e)}", path=path) from None
+    source_crs = resolve_crs(info.get("crs"), crs, path=path, layer=name, driver=info.get("driver"))
+    fields = [str(f) for f in info["fields"]]
+    ogr_types = list(info.get("ogr_types") or ["OFTString"] * len(fields))
+    ogr_subtypes = list(info.get("ogr_subtypes") or ["OFSTNone"] * len(fields))
+    field_types = {
+        f: ogr_field_type(t, st) for f, t, st in zip(fields, ogr_types, ogr_subtypes, strict=True)
+    }
+    if id_field is not None and id_field not in field_types:
+        raise InputError(f"no field {id_field!r}; fields are {fields}", path=path)
+    declared = str(info.get("geometry_type") or "Unknown")
+    gtype = declared.upper().replace(" Z", "").replace("3D ", "").replace(" ", "")
+    gtype = gtype if gtype in GEOMETRY_TYPES else "GEOMETRY"
+    if repair and gtype in _MULTI:
+        gtype = _MULTI[gtype]  # a repaired polygon may come out as a multipolygon
+    count = info.get("features")
+    return VectorStream(
+        path=str(path),
+        layer=name,
+        source_crs=source_crs,
+        geometry_type=gtype,
+        has_z=declared.endswith(" Z") or declared.startswith("3D"),
+        field_types=field_types,
+        ogr_types=dict(zip(fields, ogr_types, strict=True)),
+        count=count if isinstance(count, int) and count >= 0 else None,
+        id_field=id_field,
+        repair=repair,
+        batch_size=batch_size,
+    )
+
+
 def list_vector_layers(path: str | Path) -> list[tuple[str, str]]:
     """The (name, OGR geometry type) of each layer in a GDAL vector file."""
     path = Path(path)
@@ -249,10 +394,24 @@ def ogr_field_type(ogr_type: str, ogr_subtype: str = "OFSTNone") -> FieldType:
     )
 
 
+# Drivers whose reported CRS may be only the format's default (RFC 7946 GeoJSON is WGS 84 by
+# definition; GDAL reports that even for GeoJSON text sequences written in RD New).
+_DEFAULT_WGS84_DRIVERS = frozenset({"GeoJSON", "GeoJSONSeq"})
+
+
 def resolve_crs(
-    file_crs: object | None, given: object | None, *, path: object, layer: str
+    file_crs: object | None,
+    given: object | None,
+    *,
+    path: object,
+    layer: str,
+    driver: str | None = None,
 ) -> pyproj.CRS:
-    """The CRS of the coordinates: the file's, else the given one; refuse none or a conflict."""
+    """The CRS of the coordinates: the file's, else the given one; refuse none or a conflict.
+
+    For GeoJSON the WGS 84 that GDAL reports may be only the format's default, so a CRS given
+    by the user takes precedence there.
+    """
     given_crs = None if given in (None, "") else normalise_crs(given, path=path)
     if file_crs in (None, ""):
         if given_crs is None:
@@ -268,6 +427,8 @@ def resolve_crs(
         raise InputError(
             f"layer {layer!r} has an unknown coordinate reference system {file_crs!r}", path=path
         ) from None
+    if given_crs is not None and driver in _DEFAULT_WGS84_DRIVERS and declared.to_epsg() == 4326:
+        return given_crs
     if given_crs is not None and not declared.equals(given_crs, ignore_axis_order=True):
         raise InputError(
             f"layer {layer!r} declares {declared.to_string()}, not the given "
