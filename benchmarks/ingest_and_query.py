@@ -48,8 +48,9 @@ def ensure_ogr2ogr() -> str:
     if exe is None:
         print("installing gdal-bin (ogr2ogr) from Debian packages …", flush=True)
         subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "gdal-bin"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "gdal-bin"], check=True, stdout=subprocess.DEVNULL
+        )
         exe = shutil.which("ogr2ogr")
     if exe is None:
         raise SystemExit("ogr2ogr not available")
@@ -59,17 +60,33 @@ def ensure_ogr2ogr() -> str:
 def synth(n: int, out: Path) -> Path:
     path = out / f"synthetic-{n}.geojsons"
     if not path.exists():
-        subprocess.run([str(VENV_BIN / "tweeling"), "synth", str(n), str(path)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(VENV_BIN / "tweeling"), "synth", str(n), str(path)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return path
 
 
 def twin_import(path: Path, twin: Path) -> tuple[float, float]:
     shutil.rmtree(twin, ignore_errors=True)
-    subprocess.run([str(VENV_BIN / "tweeling"), "init", str(twin)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return run_measured([str(VENV_BIN / "tweeling"), "import", "file", str(path), "--layer",
-                         "synthetic_buildings", "--id-field", "bag_id", "--twin", str(twin)])
+    subprocess.run(
+        [str(VENV_BIN / "tweeling"), "init", str(twin)], check=True, stdout=subprocess.DEVNULL
+    )
+    return run_measured(
+        [
+            str(VENV_BIN / "tweeling"),
+            "import",
+            "file",
+            str(path),
+            "--layer",
+            "synthetic_buildings",
+            "--id-field",
+            "bag_id",
+            "--twin",
+            str(twin),
+        ]
+    )
 
 
 def query_boxes(twin: Path, queries: int, seed: int = 7) -> list[tuple[float, ...]]:
@@ -128,15 +145,16 @@ def main() -> None:
 
     gpkg = args.out / "ogr2ogr.gpkg"
     gpkg.unlink(missing_ok=True)
-    t_ogr, m_ogr = run_measured([ogr2ogr, "-f", "GPKG", str(gpkg), str(src), "-nln",
-                                 "synthetic_buildings"])
+    t_ogr, m_ogr = run_measured(
+        [ogr2ogr, "-f", "GPKG", str(gpkg), str(src), "-nln", "synthetic_buildings"]
+    )
     twin = args.out / "twin"
     t_tw, m_tw = twin_import(src, twin)
     print("\nIngest, end to end from the same GeoJSONSeq file")
-    print(f"  ogr2ogr -f GPKG     {t_ogr:7.1f} s  {n / t_ogr:9,.0f} features/s  "
-          f"peak {m_ogr:6.0f} MiB")
-    print(f"  tweeling import     {t_tw:7.1f} s  {n / t_tw:9,.0f} features/s  "
-          f"peak {m_tw:6.0f} MiB")
+    print(
+        f"  ogr2ogr -f GPKG     {t_ogr:7.1f} s  {n / t_ogr:9,.0f} features/s  peak {m_ogr:6.0f} MiB"
+    )
+    print(f"  tweeling import     {t_tw:7.1f} s  {n / t_tw:9,.0f} features/s  peak {m_tw:6.0f} MiB")
     print(f"  ratio tweeling/ogr2ogr (speed): {t_ogr / t_tw:.2f}x  (goal >= 1.5x)")
 
     if not args.skip_scaling:
@@ -151,11 +169,15 @@ def main() -> None:
     boxes = query_boxes(twin, args.queries)
     tw_ms, counts = time_twin_queries(twin, boxes)
     gd_ms = time_gdal_queries(gpkg, boxes)
-    print(f"\nBbox queries ({len(boxes)} boxes 50-400 m, limit 1000; returned "
-          f"median {np.median(counts):.0f}, max {counts.max()} features)")
+    print(
+        f"\nBbox queries ({len(boxes)} boxes 50-400 m, limit 1000; returned "
+        f"median {np.median(counts):.0f}, max {counts.max()} features)"
+    )
     for name, ms in (("tweeling store", tw_ms), ("GDAL on ogr2ogr GPKG", gd_ms)):
-        print(f"  {name:22s} p50 {np.percentile(ms, 50):6.2f} ms  "
-              f"p95 {np.percentile(ms, 95):6.2f} ms  (goal p95 < 20 ms)")
+        print(
+            f"  {name:22s} p50 {np.percentile(ms, 50):6.2f} ms  "
+            f"p95 {np.percentile(ms, 95):6.2f} ms  (goal p95 < 20 ms)"
+        )
     print(f"  ratio GDAL/tweeling p95: {np.percentile(gd_ms, 95) / np.percentile(tw_ms, 95):.2f}x")
 
 

@@ -43,16 +43,26 @@ def test_tree_is_valid_and_complete(n):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(0, 3000), seed=st.integers(0, 10**6),
-       qx=st.floats(80000, 90000), qy=st.floats(440000, 450000), size=st.floats(0, 3000))
+@given(
+    n=st.integers(0, 3000),
+    seed=st.integers(0, 10**6),
+    qx=st.floats(80000, 90000),
+    qy=st.floats(440000, 450000),
+    size=st.floats(0, 3000),
+)
 def test_window_queries_match_brute_force(n, seed, qx, qy, size):
     rows = boxes(n, seed)
     con = load(rows)
-    found = {r[0] for r in con.execute(
-        "SELECT id FROM r WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?",
-        (qx + size, qx, qy + size, qy))}
-    expected = {r[0] for r in rows if r[1] <= qx + size and r[2] >= qx and r[3] <= qy + size
-                and r[4] >= qy}
+    found = {
+        r[0]
+        for r in con.execute(
+            "SELECT id FROM r WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?",
+            (qx + size, qx, qy + size, qy),
+        )
+    }
+    expected = {
+        r[0] for r in rows if r[1] <= qx + size and r[2] >= qx and r[3] <= qy + size and r[4] >= qy
+    }
     # The R-tree stores float32 boxes rounded outwards: it may return a few more, never fewer.
     assert expected <= found
     extra = found - expected

@@ -30,9 +30,13 @@ T2018 = datetime(2018, 1, 1, tzinfo=UTC)
 def house(i: int, height: float = 6.0, **kw) -> FeatureRecord:
     x, y = 85000 + 20 * (i % 500), 447500 + 20 * (i // 500)
     return FeatureRecord(
-        "houses", f"h{i}", shapely.box(x, y, x + 10, y + 8),
+        "houses",
+        f"h{i}",
+        shapely.box(x, y, x + 10, y + 8),
         {"height_m": height, "name": f"house {i}", "storeys": 2, "listed": i % 2 == 0},
-        valid_from=datetime(2014, 7, 9, tzinfo=UTC), recorded_at=T2016, **kw,
+        valid_from=datetime(2014, 7, 9, tzinfo=UTC),
+        recorded_at=T2016,
+        **kw,
     )
 
 
@@ -121,17 +125,23 @@ def test_time_travel_as_of(ws):
     ws.store.write(batch([_replace(house(0, height=12.0), recorded_at=T2018), house(1)]))
     before = datetime(2015, 1, 1, tzinfo=UTC)  # registered in 2016: not yet known
     assert list(ws.store.features("houses", as_of=before)) == []
-    in2017 = {f.id: f.properties["height_m"]
-              for f in ws.store.features("houses", as_of=datetime(2017, 1, 1, tzinfo=UTC))}
+    in2017 = {
+        f.id: f.properties["height_m"]
+        for f in ws.store.features("houses", as_of=datetime(2017, 1, 1, tzinfo=UTC))
+    }
     assert in2017 == {"h0": 6.0, "h1": 6.0}
     now = {f.id: f.properties["height_m"] for f in ws.store.features("houses")}
     assert now == {"h0": 12.0, "h1": 6.0}
     # Spatial time travel uses both indexes (current and superseded versions).
     box = (85000, 447500, 85005, 447505)
-    assert [f.properties["height_m"] for f in ws.store.features(
-        "houses", bbox=box, as_of=datetime(2017, 1, 1, tzinfo=UTC))] == [6.0]
-    assert [f.properties["height_m"] for f in ws.store.features(
-        "houses", bbox=box, as_of=datetime(2019, 1, 1, tzinfo=UTC))] == [12.0]
+    assert [
+        f.properties["height_m"]
+        for f in ws.store.features("houses", bbox=box, as_of=datetime(2017, 1, 1, tzinfo=UTC))
+    ] == [6.0]
+    assert [
+        f.properties["height_m"]
+        for f in ws.store.features("houses", bbox=box, as_of=datetime(2019, 1, 1, tzinfo=UTC))
+    ] == [12.0]
     # Valid time: an object that ended in the world (objectEindTijd) is gone after that.
     gone = _replace(house(5), valid_to=datetime(2017, 6, 1, tzinfo=UTC))
     ws.store.write(batch([gone], source="test:other"))
@@ -142,17 +152,39 @@ def test_time_travel_as_of(ws):
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        (FeatureRecord("houses", "bow", shapely.Polygon(
-            [(85000, 447500), (85010, 447510), (85010, 447500), (85000, 447510)]), {}),
-         "object 'bow': invalid geometry: Self-intersection"),
-        (FeatureRecord("houses", "far", shapely.box(4.3, 52.0, 4.4, 52.1), {}),
-         "object 'far': coordinates .* lie outside the Netherlands"),
-        (FeatureRecord("houses", "typo", shapely.box(85000, 447500, 85001, 447501),
-                       {"hieght_m": 3.0}), "object 'typo': field 'hieght_m': field not declared"),
-        (FeatureRecord("houses", "word", shapely.box(85000, 447500, 85001, 447501),
-                       {"storeys": "two"}), "field 'storeys': value 'two' is not a valid INTEGER"),
-        (FeatureRecord("houses", "line", shapely.LineString([(85000, 447500), (85001, 447501)]),
-                       {}), "object 'line': geometry type LineString does not fit"),
+        (
+            FeatureRecord(
+                "houses",
+                "bow",
+                shapely.Polygon(
+                    [(85000, 447500), (85010, 447510), (85010, 447500), (85000, 447510)]
+                ),
+                {},
+            ),
+            "object 'bow': invalid geometry: Self-intersection",
+        ),
+        (
+            FeatureRecord("houses", "far", shapely.box(4.3, 52.0, 4.4, 52.1), {}),
+            "object 'far': coordinates .* lie outside the Netherlands",
+        ),
+        (
+            FeatureRecord(
+                "houses", "typo", shapely.box(85000, 447500, 85001, 447501), {"hieght_m": 3.0}
+            ),
+            "object 'typo': field 'hieght_m': field not declared",
+        ),
+        (
+            FeatureRecord(
+                "houses", "word", shapely.box(85000, 447500, 85001, 447501), {"storeys": "two"}
+            ),
+            "field 'storeys': value 'two' is not a valid INTEGER",
+        ),
+        (
+            FeatureRecord(
+                "houses", "line", shapely.LineString([(85000, 447500), (85001, 447501)]), {}
+            ),
+            "object 'line': geometry type LineString does not fit",
+        ),
         (house(1), "object 'h1': the same identifier occurs twice"),
     ],
 )
@@ -200,8 +232,9 @@ def test_killed_import_leaves_the_store_unchanged(ws):
     """A process killed (SIGKILL) half-way: SQLite's journal restores the previous state."""
     ws.store.write(batch(house(i) for i in range(3)))
     before = snapshot(ws)
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(ws.root)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(ws.root)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "WRITING"
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)
@@ -231,8 +264,9 @@ def test_gdal_sees_current_baseline_with_crs(ws):
     geoms = shapely.from_wkb(geometry)
     assert np.allclose(shapely.area(geoms), 80.0)
     # GDAL uses the spatial index.
-    _, _, geometry, fields = pyogrio.raw.read(path, layer="houses",
-                                              bbox=(85019, 447500, 85021, 447501))
+    _, _, geometry, fields = pyogrio.raw.read(
+        path, layer="houses", bbox=(85019, 447500, 85021, 447501)
+    )
     assert list(fields[0]) == ["h1"]
 
 

@@ -12,8 +12,8 @@ import pytest
 import shapely
 
 from tweeling.core.errors import InputError
-from tweeling.services.workspace import init_workspace
 from tweeling.core.features import FieldType, ImportBatch
+from tweeling.services.workspace import init_workspace
 from tweeling.sources.file import field_renames, read_file
 
 # The Oude Kerk of Delft, approximately, in lon/lat (CRS84 order).

@@ -26,7 +26,7 @@ import_app = typer.Typer(help="Import a source into the twin's baseline.", no_ar
 app.add_typer(import_app, name="import")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay on one line for logs and grep
 
 TwinOpt = Annotated[
     Path | None,

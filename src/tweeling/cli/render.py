@@ -65,6 +65,7 @@ def write_report(console: Console, report: WriteReport) -> None:
         + (f"; rasters {report.rasters}" if report.rasters else "")
         + f" (transaction {report.transaction})",
         highlight=False,
+        soft_wrap=True,
     )
 
 
