@@ -37,7 +37,8 @@ def test_geojson_in_crs84_ends_up_in_rd(tmp_path):
     path = geojson(tmp_path / "kerk.geojson", [point_feature(*DELFT_LONLAT, naam="Oude Kerk")])
     batch = read_file(path, layer_name="kerken")
     assert isinstance(batch, ImportBatch)
-    assert batch.source == "file:kerk.geojson" and batch.path == str(path) and batch.total == 1
+    assert batch.source == "file:kerk.geojson" and batch.path == str(path)
+    assert batch.total is None  # a streamed file is not counted in advance
     (schema,) = batch.layers
     assert schema.name == "kerken" and schema.geometry_type == "POINT"
     assert schema.fields == {"naam": FieldType.TEXT}
@@ -75,7 +76,8 @@ def test_geopackage_in_rd_round_trips(tmp_path):
     assert [r.properties["opp"] for r in records] == [100.0, 120.5]
     for rec, poly in zip(records, polys, strict=True):
         assert shapely.equals_exact(rec.geometry, poly)  # RD stays RD, bit for bit
-    assert list(batch) == records  # the batch can be iterated again
+    with pytest.raises(InputError, match="only once"):  # streamed: one pass, not silently empty
+        list(batch)
     # without id_field: the OGR FID (1-based in a GeoPackage)
     assert [r.id for r in read_file(path, layer_name="percelen")] == ["1", "2"]
 

@@ -19,7 +19,7 @@ from tweeling.core.features import (
     ImportBatch,
     LayerSchema,
 )
-from tweeling.sources.ogr import Records, VectorBatch, stream_vector_layer
+from tweeling.sources.ogr import VectorBatch, stream_vector_layer
 
 
 def read_file(
@@ -47,6 +47,7 @@ def read_file(
         path, layer=source_layer, crs=crs, id_field=id_field, repair=repair, batch_size=batch_size
     )
     if id_field is not None and stream.field_types[id_field] in (FieldType.JSON, FieldType.REAL):
+        stream.closer.close()
         raise InputError(
             f"id field has type {stream.field_types[id_field].value}; use a text or integer field",
             path=path,
@@ -66,7 +67,6 @@ def read_file(
     repaired: list[dict[str, str]] = []
 
     def records() -> Iterator[FeatureRecord]:
-        repaired.clear()
         names = [(n, renames[n]) for n in stream.field_types]
         for batch in stream.batches():
             repaired.extend(r.to_dict() for r in batch.repairs)
@@ -79,7 +79,7 @@ def read_file(
         source=source,
         path=str(path),
         layers=[schema],
-        features=Records(records, stream.count or 0),
+        features=_Once(records, path),
         total=stream.count,
         metadata={
             "ogr_layer": stream.layer,
@@ -90,6 +90,22 @@ def read_file(
             "repaired": repaired,
         },
     )
+
+
+class _Once:
+    """Records of a streamed file: one pass only, and a second pass says so (not silently
+    empty)."""
+
+    def __init__(self, factory, path: Path):
+        self._factory = factory
+        self._path = path
+        self._used = False
+
+    def __iter__(self) -> Iterator[FeatureRecord]:
+        if self._used:
+            raise InputError("a streamed file can be read only once", path=self._path)
+        self._used = True
+        return self._factory()
 
 
 def batch_ids(batch: VectorBatch, id_field: str | None, path: Path) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -222,12 +223,13 @@ class VectorBatch:
     repairs: list[Repair]
 
 
-@dataclass(frozen=True)
+@dataclass
 class VectorStream:
     """A layer read batch by batch (memory bounded by the batch size, not the file size).
 
-    ``count`` is the feature count when GDAL knows it cheaply, else None. Iterating
-    :meth:`batches` opens the file anew each time.
+    The file is opened once (GeoJSON sequences and CSV are scanned whole by GDAL at every
+    open); :meth:`batches` can therefore be consumed once. ``count`` is None: it is not known
+    without reading the file.
     """
 
     path: str
@@ -237,34 +239,26 @@ class VectorStream:
     has_z: bool
     field_types: dict[str, FieldType]
     ogr_types: dict[str, str]
-    count: int | None
     id_field: str | None
     repair: bool
-    batch_size: int
+    reader: Any
+    fid_column: str
+    closer: ExitStack
+    count: int | None = None
 
     def batches(self) -> Iterator[VectorBatch]:
-        path = Path(self.path)
+        if self.reader is None:
+            raise InputError("a streamed layer can be read only once", path=self.path)
+        reader, self.reader = self.reader, None
         try:
-            with pyogrio.raw.open_arrow(
-                path,
-                layer=self.layer,
-                batch_size=self.batch_size,
-                return_fids=True,
-                use_pyarrow=True,
-                datetime_as_string=True,
-            ) as (meta, reader):
-                fid_col = meta.get("fid_column") or "OGC_FID"
-                for batch in reader:
-                    yield self._batch(batch, fid_col)
-        except (
-            pyogrio.errors.DataSourceError,
-            pyogrio.errors.DataLayerError,
-            RuntimeError,
-            OSError,
-        ) as e:
+            for batch in reader:
+                yield self._batch(batch, self.fid_column)
+        except _GDAL_ERRORS as e:
             raise InputError(
-                f"cannot read layer {self.layer!r}: {_gdal_message(e)}", path=path
+                f"cannot read layer {self.layer!r}: {_gdal_message(e)}", path=self.path
             ) from None
+        finally:
+            self.closer.close()
 
     def _batch(self, batch, fid_col: str) -> VectorBatch:
         path = self.path
@@ -306,6 +300,18 @@ class VectorStream:
         return VectorBatch(fids, labels, geoms, columns, repairs)
 
 
+_GDAL_ERRORS = (
+    pyogrio.errors.DataSourceError,
+    pyogrio.errors.DataLayerError,
+    RuntimeError,
+    OSError,
+)
+# Formats that hold one layer: no need to list layers (which costs a full scan for some).
+_SINGLE_LAYER_SUFFIXES = frozenset(
+    {".geojson", ".geojsons", ".geojsonl", ".geojsonseq", ".json", ".csv", ".shp", ".fgb"}
+)
+
+
 def stream_vector_layer(
     path: str | Path,
     *,
@@ -321,26 +327,47 @@ def stream_vector_layer(
     layer's declared one (``GEOMETRY`` when GDAL declares none).
     """
     path = Path(path)
-    name = open_layer_name(path, layer)
+    _check_exists(path)
+    if layer is None and path.suffix.lower() in _SINGLE_LAYER_SUFFIXES:
+        name = None
+    else:
+        name = open_layer_name(path, layer)
+    closer = ExitStack()
     try:
-        info = pyogrio.read_info(path, layer=name)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, RuntimeError) as e:
-        raise InputError(f"cannot read layer {name!r}: {_gdal_message(e)}", path=path) from None
-    source_crs = resolve_crs(info.get("crs"), crs, path=path, layer=name, driver=info.get("driver"))
-    fields = [str(f) for f in info["fields"]]
-    ogr_types = list(info.get("ogr_types") or ["OFTString"] * len(fields))
-    ogr_subtypes = list(info.get("ogr_subtypes") or ["OFSTNone"] * len(fields))
-    field_types = {
-        f: ogr_field_type(t, st) for f, t, st in zip(fields, ogr_types, ogr_subtypes, strict=True)
-    }
-    if id_field is not None and id_field not in field_types:
-        raise InputError(f"no field {id_field!r}; fields are {fields}", path=path)
-    declared = str(info.get("geometry_type") or "Unknown")
+        meta, reader = closer.enter_context(
+            pyogrio.raw.open_arrow(
+                path,
+                layer=name,
+                batch_size=batch_size,
+                return_fids=True,
+                use_pyarrow=True,
+                datetime_as_string=True,
+            )
+        )
+    except _GDAL_ERRORS as e:
+        closer.close()
+        what = f"layer {name!r}" if name else "the file"
+        raise InputError(f"cannot read {what}: {_gdal_message(e)}", path=path) from None
+    try:
+        name = name or path.stem
+        source_crs = resolve_crs(meta.get("crs"), crs, path=path, layer=name, driver=_driver(path))
+        fields = [str(f) for f in meta["fields"]]
+        ogr_types = list(meta.get("ogr_types") or ["OFTString"] * len(fields))
+        ogr_subtypes = list(meta.get("ogr_subtypes") or ["OFSTNone"] * len(fields))
+        field_types = {
+            f: ogr_field_type(t, st)
+            for f, t, st in zip(fields, ogr_types, ogr_subtypes, strict=True)
+        }
+        if id_field is not None and id_field not in field_types:
+            raise InputError(f"no field {id_field!r}; fields are {fields}", path=path)
+    except BaseException:
+        closer.close()
+        raise
+    declared = str(meta.get("geometry_type") or "Unknown")
     gtype = declared.upper().replace(" Z", "").replace("3D ", "").replace(" ", "")
     gtype = gtype if gtype in GEOMETRY_TYPES else "GEOMETRY"
     if repair and gtype in _MULTI:
         gtype = _MULTI[gtype]  # a repaired polygon may come out as a multipolygon
-    count = info.get("features")
     return VectorStream(
         path=str(path),
         layer=name,
@@ -349,11 +376,21 @@ def stream_vector_layer(
         has_z=declared.endswith(" Z") or declared.startswith("3D"),
         field_types=field_types,
         ogr_types=dict(zip(fields, ogr_types, strict=True)),
-        count=count if isinstance(count, int) and count >= 0 else None,
         id_field=id_field,
         repair=repair,
-        batch_size=batch_size,
+        reader=reader,
+        fid_column=meta.get("fid_column") or "OGC_FID",
+        closer=closer,
     )
+
+
+def _driver(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix in (".geojsons", ".geojsonl", ".geojsonseq"):
+        return "GeoJSONSeq"
+    if suffix in (".geojson", ".json"):
+        return "GeoJSON"
+    return None
 
 
 def list_vector_layers(path: str | Path) -> list[tuple[str, str]]:
