@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import shapely
 
 from tweeling.core.errors import InputError
@@ -129,6 +130,56 @@ class FeatureRecord:
 
 
 @dataclass
+class FeatureChunk:
+    """Many records of one layer as columns: the fast path for bulk importers.
+
+    ``columns`` maps field names to lists of values (None = no value); a time axis is a list
+    of aware datetimes (or None) per record, or None when the source gives none at all.
+    An ImportBatch's stream may mix FeatureRecords and FeatureChunks.
+    """
+
+    layer: str
+    ids: list[str]
+    geometries: np.ndarray
+    columns: dict[str, list[Any]]
+    valid_from: list[datetime | None] | None = None
+    valid_to: list[datetime | None] | None = None
+    recorded_at: list[datetime | None] | None = None
+    record_end: list[datetime | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def records(self) -> Iterator[FeatureRecord]:
+        names = list(self.columns)
+        axes = [self.valid_from, self.valid_to, self.recorded_at, self.record_end]
+        for i, fid in enumerate(self.ids):
+            props = {k: self.columns[k][i] for k in names}
+            times = [None if a is None else a[i] for a in axes]
+            yield FeatureRecord(self.layer, fid, self.geometries[i], props, *times)
+
+    @classmethod
+    def from_records(cls, layer: str, records: list[FeatureRecord]) -> FeatureChunk:
+        keys: dict[str, None] = {}
+        for r in records:
+            keys.update(dict.fromkeys(r.properties))
+        return cls(
+            layer=layer,
+            ids=[r.id for r in records],
+            geometries=np.array([r.geometry for r in records], dtype=object),
+            columns={k: [r.properties.get(k) for r in records] for k in keys},
+            valid_from=_axis([r.valid_from for r in records]),
+            valid_to=_axis([r.valid_to for r in records]),
+            recorded_at=_axis([r.recorded_at for r in records]),
+            record_end=_axis([r.record_end for r in records]),
+        )
+
+
+def _axis(values: list[datetime | None]) -> list[datetime | None] | None:
+    return None if all(v is None for v in values) else values
+
+
+@dataclass
 class ImportBatch:
     """What an importer hands the store: layer schemas and a stream of records.
 
@@ -141,13 +192,18 @@ class ImportBatch:
     source: str
     path: str
     layers: list[LayerSchema]
-    features: Iterable[FeatureRecord]
+    features: Iterable[FeatureRecord | FeatureChunk]
     total: int | None = None
     rasters: list[RasterLayer] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[FeatureRecord]:
-        return iter(self.features)
+        """The records one by one (chunks unpacked): for tests and small consumers."""
+        for item in self.features:
+            if isinstance(item, FeatureChunk):
+                yield from item.records()
+            else:
+                yield item
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,13 @@ killed process). Table layout: see :mod:`tweeling.store.gpkg_schema`.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import shutil
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,14 @@ import shapely
 
 from tweeling.core.crs import RD_BOUNDS
 from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
-from tweeling.core.features import FeatureRecord, FieldType, ImportBatch, LayerSchema, RasterLayer
+from tweeling.core.features import (
+    FeatureChunk,
+    FeatureRecord,
+    FieldType,
+    ImportBatch,
+    LayerSchema,
+    RasterLayer,
+)
 from tweeling.core.timeaxis import from_text, to_text, utc_now
 from tweeling.store import gpkg_geometry, gpkg_schema, rtree_bulk
 from tweeling.store.base import (
@@ -35,7 +43,13 @@ from tweeling.store.base import (
     WriteReport,
 )
 from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
-from tweeling.store.values import PropertyNormaliser, column_value, content_hash, dumps
+from tweeling.store.values import (
+    column_lists,
+    column_value,
+    content_hashes,
+    normalise_columns,
+    props_json_rows,
+)
 
 CHUNK = 5000
 _MULTI = {"MULTIPOLYGON": "Polygon", "MULTILINESTRING": "LineString", "MULTIPOINT": "Point"}
@@ -147,7 +161,7 @@ class GeoPackageStore:
         """Import a batch as one transaction; idempotent for unchanged records."""
         moved: list[Path] = []
         self._schemas.clear()
-        with self._transaction() as con:
+        with _no_cyclic_gc(), self._transaction() as con:
             now = utc_now()
             txn = con.execute(
                 "INSERT INTO tw_transactions (at, kind, source, path, user) "
@@ -403,7 +417,8 @@ class GeoPackageStore:
     def _feature(self, schema: LayerSchema, row: tuple, geom, from_versions: bool) -> StoredFeature:
         if from_versions:
             (vid, _blob, tw_id, props_json, txn_from, source, *times) = row
-            props = orjson.loads(props_json)
+            stored = orjson.loads(props_json)  # null values are not stored
+            props = {f: stored.get(f) for f in schema.fields}
         else:
             nfields = len(schema.fields)
             _fid, _blob, tw_id, vid = row[:4]
@@ -579,66 +594,115 @@ class _BatchWriter:
             "PRIMARY KEY (layer, tw_id))"
         )
         self.con.execute("DELETE FROM temp.tw_seen")
-        chunk: list[FeatureRecord] = []
-        for record in self.batch.features:
-            chunk.append(record)
-            if len(chunk) >= CHUNK:
-                self._write_chunk(chunk)
-                if progress:
-                    progress(len(chunk))
-                chunk = []
-        if chunk:
-            self._write_chunk(chunk)
+        pending: list[FeatureRecord] = []
+
+        def flush() -> None:
+            by_layer: dict[str, list[FeatureRecord]] = {}
+            for r in pending:
+                by_layer.setdefault(r.layer, []).append(r)
+            for layer, recs in by_layer.items():
+                self._write_chunk(FeatureChunk.from_records(layer, recs))
             if progress:
-                progress(len(chunk))
+                progress(len(pending))
+            pending.clear()
 
-    def _write_chunk(self, records: list[FeatureRecord]) -> None:
-        by_layer: dict[str, list[FeatureRecord]] = {}
-        for r in records:
-            by_layer.setdefault(r.layer, []).append(r)
-        for layer, recs in by_layer.items():
-            if layer not in self.schemas:
-                raise InputError(
-                    f"record {recs[0].id!r} is for undeclared layer {layer!r}", path=self.batch.path
-                )
-            self._write_layer_chunk(self.schemas[layer], recs)
+        for item in self.batch.features:
+            if isinstance(item, FeatureChunk):
+                if pending:
+                    flush()
+                self._write_chunk(item)
+                if progress:
+                    progress(len(item))
+                continue
+            pending.append(item)
+            if len(pending) >= CHUNK:
+                flush()
+        if pending:
+            flush()
 
-    def _write_layer_chunk(self, schema: LayerSchema, recs: list[FeatureRecord]) -> None:
+    def _write_chunk(self, chunk: FeatureChunk) -> None:
+        schema = self.schemas.get(chunk.layer)
+        if schema is None:
+            raise InputError(
+                f"record {chunk.ids[0]!r} is for undeclared layer {chunk.layer!r}",
+                path=self.batch.path,
+            )
+        if len(chunk):
+            self._write_layer_chunk(schema, chunk)
+
+    def _write_layer_chunk(self, schema: LayerSchema, chunk: FeatureChunk) -> None:
         path = self.batch.path
         name = schema.name
-        geoms = self._check_geometries(schema, recs)
+        ids = chunk.ids
+        n = len(ids)
+        for i in ids:
+            if type(i) is not str or not i:
+                raise InputError("feature without an identifier", path=path, object_id=i)
+        geoms = self._check_geometries(schema, chunk.geometries, ids)
         blobs, bounds = gpkg_geometry.encode(geoms, gpkg_schema.srs_id_for(schema))
-        normalise = PropertyNormaliser(schema, path)
-        rows = []
-        for rec, blob in zip(recs, blobs, strict=True):
-            if not isinstance(rec.id, str) or not rec.id:
-                raise InputError("feature without an identifier", path=path, object_id=rec.id)
-            props = normalise(rec.properties, rec.id)
-            times = (
-                None if rec.valid_from is None else to_text(rec.valid_from),
-                None if rec.valid_to is None else to_text(rec.valid_to),
-                None if rec.recorded_at is None else to_text(rec.recorded_at),
-                None if rec.record_end is None else to_text(rec.record_end),
-            )
-            props_json = dumps(props)
-            rows.append(
-                (rec.id, blob, props, props_json, times, content_hash(blob, props_json, times))
-            )
+        columns = normalise_columns(schema, chunk.columns, ids, path=path)
+        props = props_json_rows(columns, n)
+        axes = [
+            [None] * n if axis is None else [None if t is None else to_text(t) for t in axis]
+            for axis in (chunk.valid_from, chunk.valid_to, chunk.recorded_at, chunk.record_end)
+        ]
+        stamps = [
+            f"{a or ''}\x00{b or ''}\x00{c or ''}\x00{d or ''}".encode()
+            for a, b, c, d in zip(*axes, strict=True)
+        ]
+        hashes = content_hashes(blobs, props, stamps)
+        values = column_lists(schema, columns, n)
         fresh = self.fresh[name]
-        existing = {} if fresh else self._open_versions(name, [r[0] for r in rows])
+        existing = {} if fresh else self._open_versions(name, ids)
         if not fresh:
-            self._mark_seen(name, [r[0] for r in rows])
+            self._mark_seen(name, ids)
         rep = self.report.layers[name]
-        new_versions, inserts, updates, closes = [], [], [], []
-        vid = self.next_vid[name]
-        fid = self.next_fid[name]
-        columns = normalise.columns
+        vid0, fid0 = self.next_vid[name], self.next_fid[name]
         txn, source, now_text = self.txn, self.batch.source, self.now_text
-        for (tw_id, blob, props, props_json, times, digest), box in zip(
-            rows, bounds.tolist(), strict=True
-        ):
-            valid_from, valid_to, recorded_at, record_end = times
-            old = existing.get(tw_id) if existing else None
+        valid_from, valid_to, recorded, record_end = axes
+        boxes = bounds.tolist()
+        if not existing:  # all new: build the rows column-wise
+            recorded = [r or now_text for r in recorded]
+            vids = range(vid0, vid0 + n)
+            new_versions = [
+                (v, i, BASELINE, txn, vf, vt, rec, re, source, h, g, p.decode(), *box)
+                for v, i, vf, vt, rec, re, h, g, p, box in zip(
+                    vids,
+                    ids,
+                    valid_from,
+                    valid_to,
+                    recorded,
+                    record_end,
+                    hashes,
+                    blobs,
+                    props,
+                    boxes,
+                    strict=True,
+                )
+            ]
+            inserts = list(zip(range(fid0, fid0 + n), blobs, ids, vids, *values, strict=True))
+            rep.added += n
+            self.next_vid[name] = vid0 + n
+            self.next_fid[name] = fid0 + n
+            self._apply(schema, new_versions, inserts, [], [])
+            return
+        new_versions, inserts, updates, closes = [], [], [], []
+        vid, fid = vid0, fid0
+        rows = zip(
+            ids,
+            blobs,
+            props,
+            hashes,
+            valid_from,
+            valid_to,
+            recorded,
+            record_end,
+            boxes,
+            zip(*values, strict=True) if values else [()] * n,
+            strict=True,
+        )
+        for tw_id, blob, pj, digest, vf, vt, rec, re, box, vals in rows:
+            old = existing.get(tw_id)
             if old is not None:
                 old_vid, old_hash, old_recorded, old_fid = old
                 if old_hash == digest:
@@ -646,35 +710,33 @@ class _BatchWriter:
                     continue
                 # A changed object: the new version is recorded from the source's
                 # registration time when that is newer, else from now.
-                if recorded_at is None or recorded_at <= old_recorded:
-                    recorded_at = now_text
-                closes.append((txn, recorded_at, old_vid))
+                if rec is None or rec <= old_recorded:
+                    rec = now_text
+                closes.append((txn, rec, old_vid))
                 rep.changed += 1
+                updates.append((blob, vid, *vals, old_fid))
             else:
-                recorded_at = recorded_at or now_text
+                rec = rec or now_text
                 rep.added += 1
+                inserts.append((fid, blob, tw_id, vid, *vals))
+                fid += 1
             new_versions.append(
                 (
                     vid,
                     tw_id,
                     BASELINE,
                     txn,
-                    valid_from,
-                    valid_to,
-                    recorded_at,
-                    record_end,
+                    vf,
+                    vt,
+                    rec,
+                    re,
                     source,
                     digest,
                     blob,
-                    props_json.decode(),
+                    pj.decode(),
                     *box,
                 )
             )
-            if old is not None:
-                updates.append((blob, vid, *columns(props), old_fid))
-            else:
-                inserts.append((fid, blob, tw_id, vid, *columns(props)))
-                fid += 1
             vid += 1
         self.next_vid[name] = vid
         self.next_fid[name] = fid
@@ -730,18 +792,21 @@ class _BatchWriter:
             [(fid, *box) for fid, box in boxes if box is not None],
         )
 
-    def _check_geometries(self, schema: LayerSchema, recs: list[FeatureRecord]) -> np.ndarray:
+    def _check_geometries(
+        self, schema: LayerSchema, geoms: np.ndarray, ids: list[str]
+    ) -> np.ndarray:
         path = self.batch.path
-        geoms = np.array([r.geometry for r in recs], dtype=object)
-        missing = np.array([g is None for g in geoms])
+        geoms = np.asarray(geoms, dtype=object)
+        missing = shapely.is_missing(geoms)
         if missing.any():
-            rec = recs[int(np.argmax(missing))]
-            raise InputError("feature without geometry", path=path, object_id=rec.id)
+            raise InputError(
+                "feature without geometry", path=path, object_id=ids[int(np.argmax(missing))]
+            )
         valid = shapely.is_valid(geoms)
         if not valid.all():
             i = int(np.argmin(valid))
             reason = shapely.is_valid_reason(geoms[i])
-            raise InputError(f"invalid geometry: {reason}", path=path, object_id=recs[i].id)
+            raise InputError(f"invalid geometry: {reason}", path=path, object_id=ids[i])
         bounds = shapely.bounds(geoms)
         bx0, by0, bx1, by1 = RD_BOUNDS
         inside = (
@@ -756,9 +821,9 @@ class _BatchWriter:
                 f"coordinates {tuple(round(float(b), 3) for b in bounds[i])} lie outside the "
                 "Netherlands in RD New (EPSG:28992); is the coordinate reference system right?",
                 path=path,
-                object_id=recs[i].id,
+                object_id=ids[i],
             )
-        return _conform(schema, geoms, recs, path)
+        return _conform(schema, geoms, ids, path)
 
     def _mark_seen(self, layer: str, ids: list[str]) -> None:
         """Remember the ids of this import (to end the missing ones); refuse duplicates."""
@@ -873,7 +938,7 @@ class _BatchWriter:
         )
 
 
-def _conform(schema: LayerSchema, geoms: np.ndarray, recs, path) -> np.ndarray:
+def _conform(schema: LayerSchema, geoms: np.ndarray, ids: list[str], path) -> np.ndarray:
     """Geometries as the layer's declared type: singles promoted to multis where declared."""
     gtype = schema.geometry_type
     if gtype in ("GEOMETRY", "GEOMETRYCOLLECTION"):
@@ -918,7 +983,7 @@ def _conform(schema: LayerSchema, geoms: np.ndarray, recs, path) -> np.ndarray:
         raise InputError(
             f"geometry type {t} does not fit layer {schema.name!r} ({gtype})",
             path=path,
-            object_id=recs[i].id,
+            object_id=ids[i],
         )
     return out
 
@@ -995,10 +1060,26 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector during a bulk write.
+
+    Importers hold a chunk of parsed records (tens of thousands of dicts and lists) while the
+    store writes; each collector pass rescans them all, which more than doubled the time of a
+    GeoJSON-sequence import (measured: 4.3 s vs 1.7 s for 200,000 features). Reference counting
+    still frees everything; cycles are collected when the write ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(path, isolation_level=None, timeout=5.0)
     con.execute("PRAGMA foreign_keys = OFF")
-    con.execute("PRAGMA cache_size = -200000")  # 200 MB page cache for big imports
-    with suppress(sqlite3.OperationalError):
-        con.execute("PRAGMA mmap_size = 268435456")
+    con.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: bounded memory for imports
     return con

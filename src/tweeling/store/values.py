@@ -14,82 +14,6 @@ from tweeling.core.features import FieldType, LayerSchema
 from tweeling.core.timeaxis import parse_time, to_text
 
 
-def normalise_properties(
-    schema: LayerSchema, props: dict[str, Any], *, object_id: str, path: str | None
-) -> dict[str, Any]:
-    """Values coerced to the schema's types; unknown fields and wrong types are errors.
-
-    Dates become ``YYYY-MM-DD``, datetimes fixed-width UTC text, JSON values stay Python
-    structures (stored as JSON text). NaN becomes None (GeoPackage has no NaN attribute).
-    """
-    fields = schema.fields
-    out: dict[str, Any] = {}
-    for name, value in props.items():
-        ftype = fields.get(name)
-        if ftype is None:
-            raise InputError(
-                f"field not declared in layer {schema.name!r}",
-                path=path,
-                object_id=object_id,
-                field=name,
-            )
-        out[name] = _coerce(ftype, value, object_id=object_id, field=name, path=path)
-    return out
-
-
-_FAST_TYPES = {
-    FieldType.TEXT: str,
-    FieldType.INTEGER: int,
-    FieldType.REAL: float,
-    FieldType.BOOLEAN: bool,
-}
-
-
-class PropertyNormaliser:
-    """:func:`normalise_properties` for one layer, with a fast path for values that already
-    have their field's Python type (the common case in bulk imports)."""
-
-    def __init__(self, schema: LayerSchema, path: str | None):
-        self.schema = schema
-        self.path = path
-        self.fast = {f: _FAST_TYPES.get(t) for f, t in schema.fields.items()}
-        fields = list(schema.fields.items())
-        converters = [
-            (
-                f,
-                None
-                if t
-                in (
-                    FieldType.TEXT,
-                    FieldType.INTEGER,
-                    FieldType.REAL,
-                    FieldType.DATE,
-                    FieldType.DATETIME,
-                )
-                else (lambda v, t=t: column_value(t, v)),
-            )
-            for f, t in fields
-        ]
-
-        def columns(props: dict[str, Any]) -> list[Any]:
-            return [props.get(f) if conv is None else conv(props.get(f)) for f, conv in converters]
-
-        self.columns = columns
-
-    def __call__(self, props: dict[str, Any], object_id: str) -> dict[str, Any]:
-        fast = self.fast
-        out = {}
-        for name, value in props.items():
-            t = fast.get(name, False)
-            if t is not False and (value is None or type(value) is t):
-                out[name] = value
-            else:
-                out[name] = normalise_properties(
-                    self.schema, {name: value}, object_id=object_id, path=self.path
-                )[name]
-        return out
-
-
 def _coerce(ftype: FieldType, value: Any, *, object_id: str, field: str, path: str | None) -> Any:
     if value is None:
         return None
@@ -143,19 +67,6 @@ def _coerce(ftype: FieldType, value: Any, *, object_id: str, field: str, path: s
     )
 
 
-def dumps(props: dict[str, Any]) -> bytes:
-    """Canonical JSON of properties (sorted keys) for storage and hashing."""
-    return orjson.dumps(props, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
-
-
-def content_hash(geom: bytes, props_json: bytes, times: tuple[str | None, ...]) -> str:
-    """Hash of a feature version's content: geometry, attributes and time axes."""
-    stamp = "\x00".join(t or "" for t in times).encode()
-    return hashlib.blake2b(
-        geom + b"\x00" + props_json + b"\x00" + stamp, digest_size=16
-    ).hexdigest()
-
-
 def column_value(ftype: FieldType, value: Any) -> Any:
     """The value as stored in a typed GeoPackage column."""
     if value is None:
@@ -165,3 +76,85 @@ def column_value(ftype: FieldType, value: Any) -> Any:
     if ftype is FieldType.BOOLEAN:
         return int(value)
     return value
+
+
+_PYTHON_TYPES = {
+    FieldType.TEXT: (str,),
+    FieldType.INTEGER: (int,),
+    FieldType.REAL: (float,),
+    FieldType.BOOLEAN: (bool,),
+}
+
+
+def normalise_columns(
+    schema: LayerSchema, columns: dict[str, list[Any]], ids: list[str], *, path: str | None
+) -> dict[str, list[Any]]:
+    """Columns coerced to the schema's types; unknown fields and wrong types are errors.
+
+    Dates become ``YYYY-MM-DD``, datetimes GeoPackage's ISO form in UTC, JSON values stay
+    Python structures (stored as JSON text), NaN becomes None (GeoPackage has no NaN).
+
+    A column whose values all have the field's Python type already (the common case) is
+    taken as it is, after one pass over the value types; others are coerced value by value,
+    and the first bad value is reported with its object id and field.
+    """
+    out = {}
+    for name, values in columns.items():
+        ftype = schema.fields.get(name)
+        if ftype is None:
+            first = next((i for i, v in zip(ids, values, strict=True) if v is not None), None)
+            if first is None:
+                continue  # a field no record has a value for: nothing to store
+            raise InputError(
+                f"field not declared in layer {schema.name!r}",
+                path=path,
+                object_id=first,
+                field=name,
+            )
+        exact = _PYTHON_TYPES.get(ftype)
+        if exact is not None and set(map(type, values)) <= {*exact, type(None)}:
+            out[name] = values
+            continue
+        out[name] = [
+            None if v is None else _coerce(ftype, v, object_id=i, field=name, path=path)
+            for i, v in zip(ids, values, strict=True)
+        ]
+    return out
+
+
+def props_json_rows(columns: dict[str, list[Any]], n: int) -> list[bytes]:
+    """Canonical JSON per record: keys sorted, null values left out (so that a record's
+    hash does not depend on which other fields its neighbours or the schema have)."""
+    names = sorted(columns)
+    if not names:
+        return [b"{}"] * n
+    dump = orjson.dumps
+    return [
+        dump({k: v for k, v in zip(names, row, strict=True) if v is not None})
+        for row in zip(*(columns[k] for k in names), strict=True)
+    ]
+
+
+def column_lists(schema: LayerSchema, columns: dict[str, list[Any]], n: int) -> list[list[Any]]:
+    """Per schema field, the values as stored in the typed GeoPackage columns."""
+    out = []
+    for name, ftype in schema.fields.items():
+        values = columns.get(name)
+        if values is None:
+            out.append([None] * n)
+        elif ftype is FieldType.JSON:
+            out.append([None if v is None else orjson.dumps(v).decode() for v in values])
+        elif ftype is FieldType.BOOLEAN:
+            out.append([None if v is None else int(v) for v in values])
+        else:
+            out.append(values)
+    return out
+
+
+def content_hashes(blobs: list[bytes], props: list[bytes], stamps: list[bytes]) -> list[str]:
+    """Hash of each feature version's content: geometry, attributes and time axes."""
+    b2 = hashlib.blake2b
+    return [
+        b2(g + b"\x00" + p + b"\x00" + s, digest_size=16).hexdigest()
+        for g, p, s in zip(blobs, props, stamps, strict=True)
+    ]
