@@ -247,3 +247,15 @@ def test_synth_then_import(tmp_path):
     )
     assert "0 added, 0 changed, 500 unchanged" in again.output
     shutil.rmtree(root)
+
+
+def test_commands_find_the_twin_from_inside_its_folder(tmp_path, monkeypatch, shared_data):
+    root = tmp_path / "t"
+    assert tw("init", root).exit_code == 0
+    (root / "sub").mkdir()
+    monkeypatch.chdir(root / "sub")  # any folder below the twin works too
+    result = tw("import", "cityjson", shared_data / "cityjson" / "denhaag-lod2.city.json",
+                "--crs", "EPSG:7415")
+    assert result.exit_code == 0, result.output
+    assert "4 added" in result.output  # 4 Buildings (their 8 parts are folded in)
+    assert "buildings" in tw("layers").output

@@ -40,6 +40,8 @@ def import_progress(console: Console):
     with _progress(console) as bar:
 
         def on_batch(batch):
+            if batch.total == 0:  # nothing to count (e.g. rasters only)
+                return None
             task = bar.add_task(batch.source, total=batch.total)
 
             def advance(n: int) -> None:

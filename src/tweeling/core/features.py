@@ -45,8 +45,26 @@ GEOMETRY_TYPES = frozenset(
 )
 
 _LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-# Columns the store itself adds to every layer table.
-RESERVED_FIELDS = frozenset({"fid", "geom", "tw_id", "tw_vid"})
+# Columns the store itself adds to every layer table (and every name starting with "tw_").
+RESERVED_FIELDS = frozenset(
+    {
+        "fid",
+        "geom",
+        "tw_id",
+        "tw_vid",
+        "tw_txn",
+        "tw_valid_from",
+        "tw_valid_to",
+        "tw_recorded_at",
+        "tw_record_end",
+    }
+)
+
+
+def is_reserved(name: str) -> bool:
+    """True for attribute names the store keeps for itself."""
+    lower = name.lower()
+    return lower in RESERVED_FIELDS or lower.startswith("tw_")
 
 
 @dataclass(frozen=True)
@@ -76,7 +94,7 @@ class LayerSchema:
         object.__setattr__(self, "geometry_type", self.geometry_type.upper())
         fields = {}
         for name, ftype in self.fields.items():
-            if name.lower() in RESERVED_FIELDS:
+            if is_reserved(name):
                 raise InputError(f"layer {self.name!r}: field name {name!r} is reserved")
             fields[name] = FieldType(ftype)
         object.__setattr__(self, "fields", fields)

@@ -27,7 +27,7 @@ def to_text(value: datetime) -> str:
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)  # the fixed 'Z' form of to_text (C speed, aware)
 
 
 def parse_time(value: object, *, default_tz: ZoneInfo = AMSTERDAM, what: str = "time") -> datetime:

@@ -14,12 +14,12 @@ from typing import Any
 from tweeling.core.errors import InputError
 from tweeling.core.features import (
     GEOMETRY_TYPES,
-    RESERVED_FIELDS,
     FeatureChunk,
     FeatureRecord,
     FieldType,
     ImportBatch,
     LayerSchema,
+    is_reserved,
 )
 from tweeling.sources import geojsonseq
 from tweeling.sources.ogr import (
@@ -209,7 +209,7 @@ def field_renames(fields: list[str]) -> dict[str, str]:
     taken = {f.lower() for f in fields}
     for f in fields:
         name = f
-        while name.lower() in RESERVED_FIELDS or (name != f and name.lower() in taken):
+        while is_reserved(name) or (name != f and name.lower() in taken):
             name = f"src_{name}"
         taken.add(name.lower())
         out[f] = name

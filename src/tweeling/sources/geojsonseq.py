@@ -26,7 +26,7 @@ from shapely import GeometryType
 
 from tweeling.core.crs import CRS84, check_rd_bounds, normalise_crs, transform_to_rd
 from tweeling.core.errors import InputError
-from tweeling.core.features import RESERVED_FIELDS, FeatureChunk, FieldType
+from tweeling.core.features import FeatureChunk, FieldType, is_reserved
 
 SUFFIXES = frozenset({".geojsons", ".geojsonl", ".geojsonseq", ".ndjson"})
 _RS = b"\x1e"  # RFC 8142 record separator
@@ -248,7 +248,7 @@ def twin_fields(field_types: dict[str, FieldType]) -> dict[str, str]:
     taken = {f.lower() for f in field_types}
     for f in field_types:
         name = f
-        while name.lower() in RESERVED_FIELDS or (name != f and name.lower() in taken):
+        while is_reserved(name) or (name != f and name.lower() in taken):
             name = f"src_{name}"
         taken.add(name.lower())
         out[f] = name

@@ -70,6 +70,7 @@ class GeoPackageStore:
                 f"{self.path} is not a Tweeling store of format {gpkg_schema.STORE_FORMAT}"
             )
         self._schemas: dict[str, LayerSchema] = {}
+        self._txn_sources: dict[int, str] = {}
 
     @classmethod
     def create(cls, path: str | os.PathLike, **kwargs) -> GeoPackageStore:
@@ -355,11 +356,11 @@ class GeoPackageStore:
         name = schema.name
         if as_of is None:
             cols = ", ".join(
-                ["t.fid", "t.geom", "t.tw_id", "t.tw_vid"]
+                ["t.fid", "t.geom", "t.tw_id"]
+                + [f"t.{c}" for c in _CURRENT_META.split(", ")]
                 + [f"t.{quote(f)}" for f in schema.fields]
-                + [f"v.{c}" for c in _TIME_COLS]
             )
-            frm = f"{quote(name)} t JOIN {quote(versions_table(name))} v ON v.vid = t.tw_vid"
+            frm = f"{quote(name)} t"
             if bbox is not None:
                 frm += f" JOIN {quote('rtree_' + name + '_geom')} r ON r.id = t.fid"
                 conds.append("r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
@@ -368,7 +369,9 @@ class GeoPackageStore:
                 ftype = self._field_type(schema, field)
                 conds.append(f"t.{quote(field)} IS ?")
                 params.append(column_value(ftype, value))
-            order = "t.fid"
+            # Spatial reads come in R-tree order (stable for a given state of the layer):
+            # sorting them by fid would make SQLite gather every candidate before the first.
+            order = "t.fid" if bbox is None else None
         else:
             cols = _VERSION_COLS
             frm = f"{quote(versions_table(name))} v"
@@ -402,11 +405,12 @@ class GeoPackageStore:
                     if ftype is not FieldType.BOOLEAN
                     else (1 if value else 0),
                 ]
-            order = "v.vid"
+            order = "v.vid" if bbox is None else None
         where_sql = (" WHERE " + " AND ".join(conds)) if conds else ""
         if count:
             return f"SELECT count(*) FROM {frm}{where_sql}", params
-        return f"SELECT {cols} FROM {frm}{where_sql} ORDER BY {order}", params
+        order_sql = f" ORDER BY {order}" if order else ""
+        return f"SELECT {cols} FROM {frm}{where_sql}{order_sql}", params
 
     @staticmethod
     def _field_type(schema: LayerSchema, field: str) -> FieldType:
@@ -420,14 +424,12 @@ class GeoPackageStore:
             stored = orjson.loads(props_json)  # null values are not stored
             props = {f: stored.get(f) for f in schema.fields}
         else:
-            nfields = len(schema.fields)
-            _fid, _blob, tw_id, vid = row[:4]
-            values = row[4 : 4 + nfields]
-            props = {
-                f: _from_column(t, v)
-                for (f, t), v in zip(schema.fields.items(), values, strict=True)
-            }
-            (txn_from, source, *times) = row[4 + nfields :]
+            _fid, _blob, tw_id, vid, txn_from, *times = row[:9]
+            props = dict(zip(schema.fields, row[9:], strict=True))
+            for f, t in schema.fields.items():  # only JSON and BOOLEAN columns need decoding
+                if t in _DECODED and props[f] is not None:
+                    props[f] = _from_column(t, props[f])
+            source = self._source_of(txn_from)
         valid_from, valid_to, recorded_at, record_end = (
             None if t is None else from_text(t) for t in times
         )
@@ -444,6 +446,16 @@ class GeoPackageStore:
             transaction=txn_from,
             source=source or "",
         )
+
+    def _source_of(self, txn: int) -> str:
+        """The source an import transaction read (cached: transactions never change)."""
+        source = self._txn_sources.get(txn)
+        if source is None:
+            row = self._con.execute(
+                "SELECT source FROM tw_transactions WHERE txn = ?", (txn,)
+            ).fetchone()
+            source = self._txn_sources[txn] = (row[0] if row else "") or ""
+        return source
 
     # ------------------------------------------------------------------ rasters, log
 
@@ -680,7 +692,21 @@ class _BatchWriter:
                     strict=True,
                 )
             ]
-            inserts = list(zip(range(fid0, fid0 + n), blobs, ids, vids, *values, strict=True))
+            inserts = list(
+                zip(
+                    range(fid0, fid0 + n),
+                    blobs,
+                    ids,
+                    vids,
+                    [txn] * n,
+                    valid_from,
+                    valid_to,
+                    recorded,
+                    record_end,
+                    *values,
+                    strict=True,
+                )
+            )
             rep.added += n
             self.next_vid[name] = vid0 + n
             self.next_fid[name] = fid0 + n
@@ -714,11 +740,11 @@ class _BatchWriter:
                     rec = now_text
                 closes.append((txn, rec, old_vid))
                 rep.changed += 1
-                updates.append((blob, vid, *vals, old_fid))
+                updates.append((blob, vid, txn, vf, vt, rec, re, *vals, old_fid))
             else:
                 rec = rec or now_text
                 rep.added += 1
-                inserts.append((fid, blob, tw_id, vid, *vals))
+                inserts.append((fid, blob, tw_id, vid, txn, vf, vt, rec, re, *vals))
                 fid += 1
             new_versions.append(
                 (
@@ -765,8 +791,8 @@ class _BatchWriter:
         ncols = len(schema.fields)
         try:
             con.executemany(
-                f"INSERT INTO {quote(name)} (fid, geom, tw_id, tw_vid"
-                f"{', ' + cols if cols else ''}) VALUES ({','.join('?' * (4 + ncols))})",
+                f"INSERT INTO {quote(name)} (fid, geom, tw_id, {_CURRENT_META}"
+                f"{', ' + cols if cols else ''}) VALUES ({','.join('?' * (9 + ncols))})",
                 inserts,
             )
         except sqlite3.IntegrityError:
@@ -780,7 +806,9 @@ class _BatchWriter:
             ) from None
         if updates:
             sets = ", ".join(
-                ["geom = ?", "tw_vid = ?"] + [f"{quote(f)} = ?" for f in schema.fields]
+                ["geom = ?"]
+                + [f"{c} = ?" for c in _CURRENT_META.split(", ")]
+                + [f"{quote(f)} = ?" for f in schema.fields]
             )
             con.executemany(f"UPDATE {quote(name)} SET {sets} WHERE fid = ?", updates)
             con.executemany(f"DELETE FROM {rtree} WHERE id = ?", [(u[-1],) for u in updates])
@@ -1019,6 +1047,11 @@ def _first_existing(con: sqlite3.Connection, layer: str, ids: list[str]) -> str:
         if con.execute(f"SELECT 1 FROM {quote(layer)} WHERE tw_id = ?", (i,)).fetchone():
             return i
     return ids[0]
+
+
+_DECODED = (FieldType.JSON, FieldType.BOOLEAN)
+# Version columns kept on the current-state table, in this order.
+_CURRENT_META = "tw_vid, tw_txn, tw_valid_from, tw_valid_to, tw_recorded_at, tw_record_end"
 
 
 def _from_column(ftype: FieldType, value: Any) -> Any:

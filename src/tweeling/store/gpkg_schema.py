@@ -3,7 +3,9 @@
 Layout per vector layer ``L``:
 
 * ``L`` — a GeoPackage feature table with the layer's *current baseline* state (one row per
-  object, typed columns). This is what GDAL and QGIS see. ``rtree_L_geom`` indexes it.
+  object, typed columns, plus the version's id, transaction and time axes in ``tw_*``
+  columns, so that reading the current state needs no join). This is what GDAL and QGIS
+  see. ``rtree_L_geom`` indexes it.
 * ``tw_L_versions`` — every version of every object on every branch, with both time axes and
   the transaction that wrote and ended it. ``tw_L_versions_rtree`` indexes the versions that
   are *not* in ``L`` (superseded, ended, or on a scenario branch): each version sits in exactly
@@ -125,7 +127,9 @@ def create_layer(con: sqlite3.Connection, schema: LayerSchema, description: str)
     srs = srs_id_for(schema)
     con.execute(
         f"CREATE TABLE {q} (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom {schema.geometry_type}, "
-        f"tw_id TEXT NOT NULL UNIQUE, tw_vid INTEGER NOT NULL{cols})"
+        f"tw_id TEXT NOT NULL UNIQUE, tw_vid INTEGER NOT NULL, tw_txn INTEGER NOT NULL, "
+        f"tw_valid_from TEXT, tw_valid_to TEXT, tw_recorded_at TEXT NOT NULL, "
+        f"tw_record_end TEXT{cols})"
     )
     con.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
