@@ -18,7 +18,7 @@ Bbox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in RD New
 Progress = Callable[[int], None]  # called with the number of records just handled
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredFeature:
     """One feature version as read from the store."""
 

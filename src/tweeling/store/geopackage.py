@@ -420,32 +420,32 @@ class GeoPackageStore:
 
     def _feature(self, schema: LayerSchema, row: tuple, geom, from_versions: bool) -> StoredFeature:
         if from_versions:
-            (vid, _blob, tw_id, props_json, txn_from, source, *times) = row
+            (vid, _blob, tw_id, props_json, txn_from, source, vf, vt, rec, re) = row
             stored = orjson.loads(props_json)  # null values are not stored
             props = {f: stored.get(f) for f in schema.fields}
         else:
-            _fid, _blob, tw_id, vid, txn_from, *times = row[:9]
+            _fid, _blob, tw_id, vid, txn_from, vf, vt, rec, re = row[:9]
             props = dict(zip(schema.fields, row[9:], strict=True))
-            for f, t in schema.fields.items():  # only JSON and BOOLEAN columns need decoding
-                if t in _DECODED and props[f] is not None:
-                    props[f] = _from_column(t, props[f])
+            for f in self._decoded_fields(schema):  # only JSON and BOOLEAN need decoding
+                if props[f] is not None:
+                    props[f] = _from_column(schema.fields[f], props[f])
             source = self._source_of(txn_from)
-        valid_from, valid_to, recorded_at, record_end = (
-            None if t is None else from_text(t) for t in times
-        )
         return StoredFeature(
-            layer=schema.name,
-            id=tw_id,
-            geometry=geom,
-            properties=props,
-            version=vid,
-            valid_from=valid_from,
-            valid_to=valid_to,
-            recorded_at=recorded_at,
-            record_end=record_end,
-            transaction=txn_from,
-            source=source or "",
+            schema.name,
+            tw_id,
+            geom,
+            props,
+            vid,
+            None if vf is None else from_text(vf),
+            None if vt is None else from_text(vt),
+            from_text(rec),
+            None if re is None else from_text(re),
+            txn_from,
+            source or "",
         )
+
+    def _decoded_fields(self, schema: LayerSchema) -> list[str]:
+        return [f for f, t in schema.fields.items() if t in _DECODED]
 
     def _source_of(self, txn: int) -> str:
         """The source an import transaction read (cached: transactions never change)."""
