@@ -128,7 +128,7 @@ def read_geojsonseq(
         gtype = "GEOMETRY"
     if repair and gtype in ("POLYGON", "LINESTRING", "POINT"):
         gtype = "MULTI" + gtype  # a repaired polygon may come out as a multipolygon
-    renames = geojsonseq.twin_fields(field_types)
+    renames = field_renames(list(field_types))
     schema = LayerSchema(
         name=layer_name,
         geometry_type=gtype,

@@ -26,7 +26,7 @@ from shapely import GeometryType
 
 from tweeling.core.crs import CRS84, check_rd_bounds, normalise_crs, transform_to_rd
 from tweeling.core.errors import InputError
-from tweeling.core.features import FeatureChunk, FieldType, is_reserved
+from tweeling.core.features import FeatureChunk, FieldType
 
 SUFFIXES = frozenset({".geojsons", ".geojsonl", ".geojsonseq", ".ndjson"})
 _RS = b"\x1e"  # RFC 8142 record separator
@@ -239,17 +239,4 @@ def _one_by_one(items: list[dict], path: Path, numbers: list[int]) -> list[Any]:
             out.append(shapely.from_geojson(orjson.dumps(item)))
         except (shapely.errors.GEOSException, ValueError) as e:
             raise InputError(f"line {number}: unreadable geometry: {e}", path=path) from None
-    return out
-
-
-def twin_fields(field_types: dict[str, FieldType]) -> dict[str, str]:
-    """Source field name -> twin field name (reserved names get a ``src_`` prefix)."""
-    out = {}
-    taken = {f.lower() for f in field_types}
-    for f in field_types:
-        name = f
-        while is_reserved(name) or (name != f and name.lower() in taken):
-            name = f"src_{name}"
-        taken.add(name.lower())
-        out[f] = name
     return out
