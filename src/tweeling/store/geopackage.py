@@ -570,6 +570,9 @@ class _BatchWriter:
         self.fresh[schema.name] = (
             con.execute(f"SELECT 1 FROM {quote(schema.name)} LIMIT 1").fetchone() is None
         )
+        if self.fresh[schema.name]:
+            for index, _ in gpkg_schema.identifier_indexes(schema.name):
+                con.execute(f"DROP INDEX IF EXISTS {quote(index)}")
 
     def _evolve(self, stored: LayerSchema, new: LayerSchema) -> LayerSchema:
         """Accept new fields; refuse changed types or geometry types (name the field)."""
@@ -878,6 +881,20 @@ class _BatchWriter:
                 out[row[0]] = row[1:]
         return out
 
+    def _create_identifier_indexes(self, name: str) -> None:
+        for _, sql in gpkg_schema.identifier_indexes(name):
+            try:
+                self.con.execute(sql)
+            except sqlite3.IntegrityError:
+                dup = self.con.execute(
+                    f"SELECT tw_id FROM {quote(name)} GROUP BY tw_id HAVING count(*) > 1 LIMIT 1"
+                ).fetchone()
+                raise InputError(
+                    "the same identifier occurs twice in the source",
+                    path=self.batch.path,
+                    object_id=dup[0] if dup else None,
+                ) from None
+
     def _bulk_index(self, name: str) -> None:
         vt = quote(versions_table(name))
         count = self.con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
@@ -943,6 +960,7 @@ class _BatchWriter:
         con = self.con
         for name in self.schemas:
             if self.fresh[name]:
+                self._create_identifier_indexes(name)
                 self._bulk_index(name)
             rtree = quote("rtree_" + name + "_geom")
             ext = con.execute(

@@ -127,7 +127,7 @@ def create_layer(con: sqlite3.Connection, schema: LayerSchema, description: str)
     srs = srs_id_for(schema)
     con.execute(
         f"CREATE TABLE {q} (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom {schema.geometry_type}, "
-        f"tw_id TEXT NOT NULL UNIQUE, tw_vid INTEGER NOT NULL, tw_txn INTEGER NOT NULL, "
+        f"tw_id TEXT NOT NULL, tw_vid INTEGER NOT NULL, tw_txn INTEGER NOT NULL, "
         f"tw_valid_from TEXT, tw_valid_to TEXT, tw_recorded_at TEXT NOT NULL, "
         f"tw_record_end TEXT{cols})"
     )
@@ -159,11 +159,28 @@ def create_layer(con: sqlite3.Connection, schema: LayerSchema, description: str)
         "valid_to TEXT, recorded_at TEXT NOT NULL, record_end TEXT, "
         "deleted INTEGER NOT NULL DEFAULT 0, source TEXT, hash TEXT NOT NULL, geom BLOB, "
         "props TEXT NOT NULL, minx REAL, miny REAL, maxx REAL, maxy REAL)",
-        f"CREATE INDEX {quote(versions_table(name) + '_id')} ON {vt} (tw_id, branch)",
         f"CREATE VIRTUAL TABLE {quote(versions_table(name) + '_rtree')} "
         "USING rtree(id, minx, maxx, miny, maxy)",
     ):
         con.execute(sql)
+    for _, sql in identifier_indexes(name):
+        con.execute(sql)
+
+
+def identifier_indexes(layer: str) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the identifier indexes of a layer.
+
+    A bulk import into an empty layer drops them and creates them at the end (one sort instead
+    of a B-tree insert per row); the unique one then also catches duplicate identifiers.
+    """
+    vt = versions_table(layer)
+    return [
+        (
+            f"{layer}_tw_id",
+            f"CREATE UNIQUE INDEX {quote(layer + '_tw_id')} ON {quote(layer)} (tw_id)",
+        ),
+        (f"{vt}_id", f"CREATE INDEX {quote(vt + '_id')} ON {quote(vt)} (tw_id, branch)"),
+    ]
 
 
 def add_fields(con: sqlite3.Connection, layer: str, fields: dict[str, FieldType]) -> None:
