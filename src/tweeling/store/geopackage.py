@@ -22,7 +22,6 @@ import numpy as np
 import orjson
 import shapely
 
-from tweeling.core.crs import RD_BOUNDS
 from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
 from tweeling.core.features import (
     FeatureChunk,
@@ -43,16 +42,12 @@ from tweeling.store.base import (
     WriteReport,
 )
 from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
+from tweeling.store.prepare import PreparedChunk, prepare_chunk
 from tweeling.store.values import (
-    column_lists,
     column_value,
-    content_hashes,
-    normalise_columns,
-    props_json_rows,
 )
 
 CHUNK = 5000
-_MULTI = {"MULTIPOLYGON": "Polygon", "MULTILINESTRING": "LineString", "MULTIPOINT": "Point"}
 
 
 class GeoPackageStore:
@@ -622,7 +617,7 @@ class _BatchWriter:
             pending.clear()
 
         for item in self.batch.features:
-            if isinstance(item, FeatureChunk):
+            if isinstance(item, (FeatureChunk, PreparedChunk)):
                 if pending:
                     flush()
                 self._write_chunk(item)
@@ -635,7 +630,7 @@ class _BatchWriter:
         if pending:
             flush()
 
-    def _write_chunk(self, chunk: FeatureChunk) -> None:
+    def _write_chunk(self, chunk: FeatureChunk | PreparedChunk) -> None:
         schema = self.schemas.get(chunk.layer)
         if schema is None:
             raise InputError(
@@ -645,28 +640,19 @@ class _BatchWriter:
         if len(chunk):
             self._write_layer_chunk(schema, chunk)
 
-    def _write_layer_chunk(self, schema: LayerSchema, chunk: FeatureChunk) -> None:
-        path = self.batch.path
+    def _write_layer_chunk(self, schema: LayerSchema, chunk: FeatureChunk | PreparedChunk) -> None:
+        if isinstance(chunk, FeatureChunk):
+            chunk = prepare_chunk(schema, chunk, path=self.batch.path)
         name = schema.name
-        ids = chunk.ids
-        n = len(ids)
-        for i in ids:
-            if type(i) is not str or not i:
-                raise InputError("feature without an identifier", path=path, object_id=i)
-        geoms = self._check_geometries(schema, chunk.geometries, ids)
-        blobs, bounds = gpkg_geometry.encode(geoms, gpkg_schema.srs_id_for(schema))
-        columns = normalise_columns(schema, chunk.columns, ids, path=path)
-        props = props_json_rows(columns, n)
-        axes = [
-            [None] * n if axis is None else [None if t is None else to_text(t) for t in axis]
-            for axis in (chunk.valid_from, chunk.valid_to, chunk.recorded_at, chunk.record_end)
-        ]
-        stamps = [
-            f"{a or ''}\x00{b or ''}\x00{c or ''}\x00{d or ''}".encode()
-            for a, b, c, d in zip(*axes, strict=True)
-        ]
-        hashes = content_hashes(blobs, props, stamps)
-        values = column_lists(schema, columns, n)
+        ids, n = chunk.ids, len(chunk.ids)
+        blobs, props, hashes, values, boxes = (
+            chunk.blobs,
+            chunk.props,
+            chunk.hashes,
+            chunk.values,
+            chunk.boxes,
+        )
+        axes = chunk.axes
         fresh = self.fresh[name]
         existing = {} if fresh else self._open_versions(name, ids)
         if not fresh:
@@ -675,7 +661,6 @@ class _BatchWriter:
         vid0, fid0 = self.next_vid[name], self.next_fid[name]
         txn, source, now_text = self.txn, self.batch.source, self.now_text
         valid_from, valid_to, recorded, record_end = axes
-        boxes = bounds.tolist()
         if not existing:  # all new: build the rows column-wise
             recorded = [r or now_text for r in recorded]
             vids = range(vid0, vid0 + n)
@@ -823,39 +808,6 @@ class _BatchWriter:
             [(fid, *box) for fid, box in boxes if box is not None],
         )
 
-    def _check_geometries(
-        self, schema: LayerSchema, geoms: np.ndarray, ids: list[str]
-    ) -> np.ndarray:
-        path = self.batch.path
-        geoms = np.asarray(geoms, dtype=object)
-        missing = shapely.is_missing(geoms)
-        if missing.any():
-            raise InputError(
-                "feature without geometry", path=path, object_id=ids[int(np.argmax(missing))]
-            )
-        valid = shapely.is_valid(geoms)
-        if not valid.all():
-            i = int(np.argmin(valid))
-            reason = shapely.is_valid_reason(geoms[i])
-            raise InputError(f"invalid geometry: {reason}", path=path, object_id=ids[i])
-        bounds = shapely.bounds(geoms)
-        bx0, by0, bx1, by1 = RD_BOUNDS
-        inside = (
-            (bounds[:, 0] >= bx0)
-            & (bounds[:, 1] >= by0)
-            & (bounds[:, 2] <= bx1)
-            & (bounds[:, 3] <= by1)
-        ) | np.isnan(bounds[:, 0])
-        if not inside.all():
-            i = int(np.argmin(inside))
-            raise InputError(
-                f"coordinates {tuple(round(float(b), 3) for b in bounds[i])} lie outside the "
-                "Netherlands in RD New (EPSG:28992); is the coordinate reference system right?",
-                path=path,
-                object_id=ids[i],
-            )
-        return _conform(schema, geoms, ids, path)
-
     def _mark_seen(self, layer: str, ids: list[str]) -> None:
         """Remember the ids of this import (to end the missing ones); refuse duplicates."""
         dup = _first_duplicate(ids, self.con, layer)
@@ -982,56 +934,6 @@ class _BatchWriter:
             "path = excluded.path, layers = excluded.layers, last_txn = excluded.last_txn",
             (self.batch.source, self.batch.path, orjson.dumps(layers).decode(), self.txn),
         )
-
-
-def _conform(schema: LayerSchema, geoms: np.ndarray, ids: list[str], path) -> np.ndarray:
-    """Geometries as the layer's declared type: singles promoted to multis where declared."""
-    gtype = schema.geometry_type
-    if gtype in ("GEOMETRY", "GEOMETRYCOLLECTION"):
-        return geoms
-    names = shapely.get_type_id(geoms)
-    type_names = np.array(
-        [
-            "Point",
-            "LineString",
-            "LinearRing",
-            "Polygon",
-            "MultiPoint",
-            "MultiLineString",
-            "MultiPolygon",
-            "GeometryCollection",
-        ]
-    )[names]
-    wanted = {
-        "MULTIPOLYGON": "MultiPolygon",
-        "MULTILINESTRING": "MultiLineString",
-        "MULTIPOINT": "MultiPoint",
-        "POLYGON": "Polygon",
-        "LINESTRING": "LineString",
-        "POINT": "Point",
-    }[gtype]
-    single = _MULTI.get(gtype)
-    out = geoms.copy()
-    for i, t in enumerate(type_names):
-        if t == wanted:
-            continue
-        if single is not None and t == single:
-            out[i] = (
-                shapely.multipolygons([geoms[i]])
-                if single == "Polygon"
-                else (
-                    shapely.multilinestrings([geoms[i]])
-                    if single == "LineString"
-                    else shapely.multipoints([geoms[i]])
-                )
-            )
-            continue
-        raise InputError(
-            f"geometry type {t} does not fit layer {schema.name!r} ({gtype})",
-            path=path,
-            object_id=ids[i],
-        )
-    return out
 
 
 def _blob_box(blob: bytes) -> tuple[float, float, float, float] | None:
