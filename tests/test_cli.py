@@ -254,8 +254,13 @@ def test_commands_find_the_twin_from_inside_its_folder(tmp_path, monkeypatch, sh
     assert tw("init", root).exit_code == 0
     (root / "sub").mkdir()
     monkeypatch.chdir(root / "sub")  # any folder below the twin works too
-    result = tw("import", "cityjson", shared_data / "cityjson" / "denhaag-lod2.city.json",
-                "--crs", "EPSG:7415")
+    result = tw(
+        "import",
+        "cityjson",
+        shared_data / "cityjson" / "denhaag-lod2.city.json",
+        "--crs",
+        "EPSG:7415",
+    )
     assert result.exit_code == 0, result.output
     assert "4 added" in result.output  # 4 Buildings (their 8 parts are folded in)
     assert "buildings" in tw("layers").output

@@ -59,8 +59,8 @@ def feature(geometry, i, **props):
 def test_geometries_equal_those_geos_reads(tmp_path, rs):
     feats = [feature(g, i) for i, g in enumerate(SHAPES * 3)]
     path = write(tmp_path / "mix.geojsons", feats, rs=rs)
-    fields, count, gtype = geojsonseq.scan_schema(path)
-    assert count == len(feats) and gtype == "GEOMETRY"
+    fields, count, gtype, complete = geojsonseq.scan_schema(path)
+    assert count == len(feats) and gtype == "GEOMETRY" and complete
     chunks = list(
         geojsonseq.read_chunks(
             path,
@@ -90,7 +90,7 @@ def test_field_types_merge_over_the_whole_file(tmp_path):
             feature(point, 1, n=2, x=2.5, label=3, flag=False, tags={"a": 1}, empty=None),
         ],
     )
-    fields, _, gtype = geojsonseq.scan_schema(path)
+    fields, _, gtype, _ = geojsonseq.scan_schema(path)
     assert gtype == "POINT"
     assert fields == {
         "n": FieldType.INTEGER,
@@ -110,7 +110,7 @@ def test_default_crs_is_crs84(tmp_path):
     path = write(
         tmp_path / "wgs.geojsons", [feature({"type": "Point", "coordinates": [4.3571, 52.0116]}, 0)]
     )
-    fields, _, _ = geojsonseq.scan_schema(path)
+    fields, _, _, _ = geojsonseq.scan_schema(path)
     (chunk,) = geojsonseq.read_chunks(
         path, layer="x", field_types=fields, renames={}, id_field=None, crs=None
     )
@@ -156,3 +156,33 @@ def test_import_through_the_store_and_again(tmp_path):
             read_file(path, layer_name="plots", id_field="code", crs="EPSG:28992", batch_size=8)
         )
         assert (rep.layers["plots"].changed, rep.layers["plots"].unchanged) == (1, 29)
+
+
+@pytest.mark.parametrize(
+    ("late", "check"),
+    [
+        ({"h": 1.0, "extra": "new"}, lambda f: f.properties["extra"] == "new"),  # new field
+        ({"h": 2.5}, lambda f: f.properties["h"] == 2.5),  # integers widen to reals
+        ("multi", lambda f: f.geometry.geom_type == "MultiPolygon"),  # polygon -> multi
+    ],
+)
+def test_schema_growing_after_the_first_chunk_is_read_again_in_full(tmp_path, late, check):
+    """The schema comes from the first chunk; a later record that does not fit makes the
+    import roll back and run again after a full scan: nothing is lost or mistyped."""
+    from tweeling.services.importing import import_source
+
+    square = SHAPES[3]
+    feats = [feature(square, i, h=i) for i in range(25)]
+    if late == "multi":
+        feats[-1]["geometry"] = SHAPES[4]
+    else:
+        feats[-1]["properties"] = late
+    path = write(tmp_path / "grow.geojsons", feats)
+    with init_workspace(tmp_path / "twin") as ws:
+        (report,) = import_source(
+            ws, "file", [path], options={"layer_name": "g", "crs": "EPSG:28992", "batch_size": 10}
+        )
+        assert report.layers["g"].added == 25
+        assert len(ws.store.transactions()) == 1  # the rolled-back attempt left nothing
+        last = ws.store.history("g", "f24")[0]
+        assert check(last)

@@ -35,6 +35,19 @@ class InputError(TweelingError):
         where = ": ".join(parts)
         super().__init__(f"{where}: {message}" if where else message)
 
+    def __reduce__(self):
+        # Keep path/object/field when the error crosses a process boundary.
+        return (_input_error, (self.reason, self.path, self.object_id, self.field))
+
+
+def _input_error(reason, path, object_id, field) -> InputError:
+    return InputError(reason, path=path, object_id=object_id, field=field)
+
+
+class SchemaChanged(TweelingError):
+    """A streamed source turned out to hold fields or types beyond the schema inferred from
+    its first part; the import is rolled back and read again with a full schema scan."""
+
 
 class NotFoundError(TweelingError):
     """An unknown layer, feature, scenario, workspace or path."""

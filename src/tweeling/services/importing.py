@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tweeling.core.errors import InputError
+from tweeling.core.errors import InputError, SchemaChanged
 from tweeling.core.features import ImportBatch
 from tweeling.services.workspace import Workspace
 from tweeling.store.base import WriteReport
@@ -76,9 +76,18 @@ def import_source(
     try:
         batches = read_source(kind, paths, work_dir=work, options=options)
         reports = []
-        for batch in batches:
+        for i, batch in enumerate(batches):
             progress = on_batch(batch) if on_batch else None
-            reports.append(ws.store.write(batch, user=user, progress=progress))
+            try:
+                reports.append(ws.store.write(batch, user=user, progress=progress))
+            except SchemaChanged:
+                # The streamed file outgrew the schema read from its start; the write was
+                # rolled back. Read it again with a scan of the whole file first.
+                (again,) = read_source(
+                    kind, [paths[i]], work_dir=work, options={**(options or {}), "full_scan": True}
+                )
+                progress = on_batch(again) if on_batch else None
+                reports.append(ws.store.write(again, user=user, progress=progress))
         return reports
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -39,6 +39,7 @@ def read_file(
     id_field: str | None = None,
     repair: bool = False,
     batch_size: int = 50_000,
+    full_scan: bool = False,
 ) -> ImportBatch:
     """Stream one layer of a vector file into the twin layer ``layer_name``.
 
@@ -59,6 +60,7 @@ def read_file(
             id_field=id_field,
             repair=repair,
             batch_size=batch_size,
+            full_scan=full_scan,
         )
     stream = stream_vector_layer(
         path, layer=source_layer, crs=crs, id_field=id_field, repair=repair, batch_size=batch_size
@@ -117,15 +119,23 @@ def read_geojsonseq(
     id_field: str | None,
     repair: bool,
     batch_size: int,
+    full_scan: bool = False,
 ) -> ImportBatch:
-    """A GeoJSON text sequence through the fast columnar reader (see sources.geojsonseq)."""
+    """A GeoJSON text sequence through the fast columnar reader (see sources.geojsonseq).
+
+    The schema comes from the first ``batch_size`` records unless ``full_scan``; the records
+    after them are checked as they stream (SchemaChanged when one does not fit).
+    """
     if not path.exists():
         raise InputError("no such file", path=path)
-    field_types, count, gtype = geojsonseq.scan_schema(path)
+    field_types, count, gtype, complete = geojsonseq.scan_schema(
+        path, limit=None if full_scan else batch_size
+    )
     if id_field is not None and id_field not in field_types:
         raise InputError(f"no field {id_field!r}; fields are {list(field_types)}", path=path)
     if gtype not in GEOMETRY_TYPES:
         gtype = "GEOMETRY"
+    scanned_type = gtype
     if repair and gtype in ("POLYGON", "LINESTRING", "POINT"):
         gtype = "MULTI" + gtype  # a repaired polygon may come out as a multipolygon
     renames = field_renames(list(field_types))
@@ -148,6 +158,8 @@ def read_geojsonseq(
             id_field=id_field,
             crs=crs,
             chunk_size=batch_size,
+            verify_from=None if complete else count,
+            geometry_type=scanned_type,
         ):
             if repair:
                 geoms, fixes = check_geometries(
@@ -162,7 +174,7 @@ def read_geojsonseq(
         path=str(path),
         layers=[schema],
         features=_Once(chunks, path),
-        total=count,
+        total=count if complete else None,
         metadata={
             "reader": "geojsonseq (orjson, shapely.from_ragged_array)",
             "source_crs": str(crs or "OGC:CRS84"),

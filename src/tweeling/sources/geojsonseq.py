@@ -7,8 +7,10 @@ and builds geometries in bulk with ``shapely.from_ragged_array`` (one call per g
 per chunk), falling back to GEOS's own GeoJSON reader for geometry collections and mixed
 dimensions.
 
-Two passes: the first collects the field names and JSON value types (the schema must be
-declared before any record is written); the second streams chunks. Memory is bounded by the
+The schema (field names and JSON value types) must be declared before any record is written.
+It is inferred from the first chunk; later records are checked against it as they stream,
+and in the rare case one does not fit the import is rolled back and repeated after a scan of
+the whole file (:class:`~tweeling.core.errors.SchemaChanged`). Memory is bounded by the
 chunk size. The CRS is the one given (GeoJSON text sequences carry none), else CRS84 as RFC
 7946 says.
 """
@@ -25,7 +27,7 @@ import shapely
 from shapely import GeometryType
 
 from tweeling.core.crs import CRS84, check_rd_bounds, normalise_crs, transform_to_rd
-from tweeling.core.errors import InputError
+from tweeling.core.errors import InputError, SchemaChanged
 from tweeling.core.features import FeatureChunk, FieldType
 
 SUFFIXES = frozenset({".geojsons", ".geojsonl", ".geojsonseq", ".ndjson"})
@@ -72,12 +74,17 @@ def merge_type(old: FieldType | None, new: FieldType) -> FieldType:
     return FieldType.TEXT
 
 
-def scan_schema(path: Path) -> tuple[dict[str, FieldType], int, str]:
-    """Fields with their types, the record count, and the one geometry type (or GEOMETRY)."""
-    fields: dict[str, FieldType] = {}
+def scan_schema(
+    path: Path, limit: int | None = None
+) -> tuple[dict[str, FieldType], int, str, bool]:
+    """Fields with their types, the record count, the geometry type, and whether the scan
+    saw the whole file (it stops after ``limit`` records when one is given)."""
+    fields: dict[str, FieldType | None] = {}
     count = 0
     gtypes: set[str] = set()
     for number, line in _lines(path):
+        if limit is not None and count >= limit:
+            return _types(fields), count, _geometry_type(gtypes), False
         feature = _parse(path, number, line)
         count += 1
         geometry = feature.get("geometry")
@@ -87,13 +94,37 @@ def scan_schema(path: Path) -> tuple[dict[str, FieldType], int, str]:
             raise InputError(f"line {number}: properties is not an object", path=path)
         for key, value in props.items():
             if value is None:
-                fields.setdefault(key, None)  # type: ignore[arg-type]
+                fields.setdefault(key, None)
                 continue
             ftype = _JSON_TYPES.get(type(value), FieldType.TEXT)
             fields[key] = merge_type(fields.get(key), ftype)
-    types = {k: (v or FieldType.TEXT) for k, v in fields.items()}
-    gtype = gtypes.pop().upper() if len(gtypes) == 1 else "GEOMETRY"
-    return types, count, gtype
+    return _types(fields), count, _geometry_type(gtypes), True
+
+
+def _types(fields: dict[str, FieldType | None]) -> dict[str, FieldType]:
+    return {k: (v or FieldType.TEXT) for k, v in fields.items()}
+
+
+def _geometry_type(gtypes: set[str]) -> str:
+    """One type; a single type and its multi form give the multi type; else GEOMETRY."""
+    upper = {g.upper() for g in gtypes}
+    if len(upper) == 1:
+        return upper.pop()
+    multis = {g for g in upper if g.startswith("MULTI")}
+    if len(multis) == 1 and upper == multis | {multis.copy().pop()[5:]}:
+        return multis.pop()
+    return "GEOMETRY"
+
+
+def allowed_geometry_types(gtype: str) -> set[str] | None:
+    """GeoJSON geometry types a layer type takes (None: any)."""
+    if gtype == "GEOMETRY":
+        return None
+    names = {"POINT": "Point", "LINESTRING": "LineString", "POLYGON": "Polygon"}
+    if gtype.startswith("MULTI"):
+        single = names[gtype[5:]]
+        return {single, "Multi" + single}
+    return {names[gtype]}
 
 
 def read_chunks(
@@ -105,22 +136,45 @@ def read_chunks(
     id_field: str | None,
     crs: object | None,
     chunk_size: int = 50_000,
+    verify_from: int | None = None,
+    geometry_type: str = "GEOMETRY",
 ) -> Iterator[FeatureChunk]:
     """Stream the file as FeatureChunks of ``chunk_size`` records (geometries in RD New).
 
     Ids: the ``id_field`` property, else the Feature's ``id`` member, else the line number.
     Values of a field typed TEXT that are numbers or booleans become text; REAL fields take
-    integers as floats.
+    integers as floats. When the schema was inferred from the first ``verify_from`` records
+    only, later records are checked against it and :class:`SchemaChanged` is raised at the
+    first that does not fit (the caller then scans the whole file and reads it again).
     """
     source_crs = normalise_crs(crs if crs is not None else CRS84, path=path)
     buffer: list[tuple[int, dict]] = []
-    for number, line in _lines(path):
-        buffer.append((number, _parse(path, number, line)))
+    allowed = allowed_geometry_types(geometry_type)
+    for index, (number, line) in enumerate(_lines(path)):
+        feature = _parse(path, number, line)
+        if verify_from is not None and index >= verify_from:
+            _verify(path, number, feature, field_types, allowed)
+        buffer.append((number, feature))
         if len(buffer) >= chunk_size:
             yield _chunk(path, layer, buffer, field_types, renames, id_field, source_crs)
             buffer = []
     if buffer:
         yield _chunk(path, layer, buffer, field_types, renames, id_field, source_crs)
+
+
+def _verify(path, number, feature, field_types, allowed) -> None:
+    props = feature.get("properties") or {}
+    for key, value in props.items():
+        ftype = field_types.get(key)
+        if ftype is None:
+            raise SchemaChanged(f"{path}: line {number}: field {key!r} not seen before")
+        if value is not None and ftype is not FieldType.TEXT and ftype is not FieldType.JSON:
+            vtype = _JSON_TYPES.get(type(value), FieldType.TEXT)
+            if merge_type(ftype, vtype) != ftype:
+                raise SchemaChanged(f"{path}: line {number}: field {key!r} holds a {vtype}")
+    geometry = feature.get("geometry")
+    if allowed is not None and isinstance(geometry, dict) and geometry.get("type") not in allowed:
+        raise SchemaChanged(f"{path}: line {number}: geometry type {geometry.get('type')}")
 
 
 def _chunk(path, layer, buffer, field_types, renames, id_field, source_crs) -> FeatureChunk:
