@@ -186,3 +186,32 @@ def test_schema_growing_after_the_first_chunk_is_read_again_in_full(tmp_path, la
         assert len(ws.store.transactions()) == 1  # the rolled-back attempt left nothing
         last = ws.store.history("g", "f24")[0]
         assert check(last)
+
+
+def test_errors_in_the_import_worker_reach_the_user_whole(tmp_path):
+    """Records are read in a worker process: its error keeps file, object and reason, and the
+    store is left as it was."""
+    from tweeling.services.importing import import_source
+
+    bow = {
+        "type": "Polygon",
+        "coordinates": [[[X, Y], [X + 10, Y + 10], [X + 10, Y], [X, Y + 10], [X, Y]]],
+    }
+    feats = [feature(SHAPES[3], i, code=f"c{i}") for i in range(30)]
+    feats[27]["geometry"] = bow
+    path = write(tmp_path / "bow.geojsons", feats)
+    with init_workspace(tmp_path / "twin") as ws:
+        with pytest.raises(InputError, match="Self-intersection") as err:
+            import_source(
+                ws,
+                "file",
+                [path],
+                options={
+                    "layer_name": "plots",
+                    "id_field": "code",
+                    "crs": "EPSG:28992",
+                    "batch_size": 10,
+                },
+            )
+        assert err.value.object_id == "c27" and err.value.path == str(path)
+        assert ws.store.transactions() == [] and ws.store.layers() == []

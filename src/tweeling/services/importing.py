@@ -10,6 +10,7 @@ from typing import Any
 
 from tweeling.core.errors import InputError, SchemaChanged
 from tweeling.core.features import ImportBatch
+from tweeling.services.import_worker import worker_batch
 from tweeling.services.workspace import Workspace
 from tweeling.store.base import WriteReport
 
@@ -57,6 +58,34 @@ def read_source(
     raise InputError(f"unknown source kind {kind!r}; choose one of {', '.join(SOURCES)}")
 
 
+STREAMED = frozenset({"file"})  # read and prepared in a worker process (import_worker)
+
+
+def _import_streamed(ws, kind, path, options, work, user, on_batch) -> WriteReport:
+    """One streamed file: read and prepared in a worker while the store writes.
+
+    When the file outgrows the schema inferred from its start (SchemaChanged) the write has
+    been rolled back; it is read again after a scan of the whole file.
+    """
+    if not Path(path).exists():
+        raise InputError("file does not exist", path=path)
+    if "layer_name" not in options:
+        raise InputError("importing a file needs a target layer name (--layer)")
+    try:
+        return _write_from_worker(ws, kind, path, options, work, user, on_batch)
+    except SchemaChanged:
+        return _write_from_worker(
+            ws, kind, path, {**options, "full_scan": True}, work, user, on_batch
+        )
+
+
+def _write_from_worker(ws, kind, path, options, work, user, on_batch) -> WriteReport:
+    options = {k: v for k, v in options.items() if v is not None}
+    with worker_batch(kind, path, options, work) as batch:
+        progress = on_batch(batch) if on_batch else None
+        return ws.store.write(batch, user=user, progress=progress)
+
+
 def import_source(
     ws: Workspace,
     kind: str,
@@ -74,20 +103,15 @@ def import_source(
     paths = [Path(p) for p in paths]
     work = Path(tempfile.mkdtemp(prefix=".import-", dir=ws.root))
     try:
+        if kind in STREAMED:
+            return [
+                _import_streamed(ws, kind, p, options or {}, work, user, on_batch) for p in paths
+            ]
         batches = read_source(kind, paths, work_dir=work, options=options)
         reports = []
-        for i, batch in enumerate(batches):
+        for batch in batches:
             progress = on_batch(batch) if on_batch else None
-            try:
-                reports.append(ws.store.write(batch, user=user, progress=progress))
-            except SchemaChanged:
-                # The streamed file outgrew the schema read from its start; the write was
-                # rolled back. Read it again with a scan of the whole file first.
-                (again,) = read_source(
-                    kind, [paths[i]], work_dir=work, options={**(options or {}), "full_scan": True}
-                )
-                progress = on_batch(again) if on_batch else None
-                reports.append(ws.store.write(again, user=user, progress=progress))
+            reports.append(ws.store.write(batch, user=user, progress=progress))
         return reports
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -38,7 +38,7 @@ def read_file(
     crs: object | None = None,
     id_field: str | None = None,
     repair: bool = False,
-    batch_size: int = 50_000,
+    batch_size: int = 20_000,
     full_scan: bool = False,
 ) -> ImportBatch:
     """Stream one layer of a vector file into the twin layer ``layer_name``.

@@ -150,10 +150,20 @@ def read_chunks(
     source_crs = normalise_crs(crs if crs is not None else CRS84, path=path)
     buffer: list[tuple[int, dict]] = []
     allowed = allowed_geometry_types(geometry_type)
+    fitting: set[tuple] = set()  # record shapes (keys, value types, geometry type) known to fit
     for index, (number, line) in enumerate(_lines(path)):
         feature = _parse(path, number, line)
         if verify_from is not None and index >= verify_from:
-            _verify(path, number, feature, field_types, allowed)
+            props = feature.get("properties") or {}
+            geometry = feature.get("geometry")
+            shape = (
+                tuple(props),
+                tuple(map(type, props.values())),
+                geometry.get("type") if isinstance(geometry, dict) else None,
+            )
+            if shape not in fitting:
+                _verify(path, number, feature, field_types, allowed)
+                fitting.add(shape)
         buffer.append((number, feature))
         if len(buffer) >= chunk_size:
             yield _chunk(path, layer, buffer, field_types, renames, id_field, source_crs)

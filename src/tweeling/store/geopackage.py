@@ -645,13 +645,12 @@ class _BatchWriter:
             chunk = prepare_chunk(schema, chunk, path=self.batch.path)
         name = schema.name
         ids, n = chunk.ids, len(chunk.ids)
-        blobs, props, hashes, values, boxes = (
-            chunk.blobs,
-            chunk.props,
-            chunk.hashes,
-            chunk.values,
-            chunk.boxes,
-        )
+        blobs, props, hashes = chunk.blobs, chunk.props, chunk.hashes
+        boxes = chunk.boxes.tolist()
+        values = chunk.values
+        if chunk.fields != list(schema.fields):  # prepared against the source's own schema
+            by_field = dict(zip(chunk.fields, values, strict=True))
+            values = [by_field.get(f, [None] * n) for f in schema.fields]
         axes = chunk.axes
         fresh = self.fresh[name]
         existing = {} if fresh else self._open_versions(name, ids)

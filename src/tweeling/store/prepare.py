@@ -37,11 +37,12 @@ class PreparedChunk:
     layer: str
     ids: list[str]
     blobs: list[bytes]
-    boxes: list[list[float]]  # minx, miny, maxx, maxy (NaN for empty geometries)
+    boxes: np.ndarray  # (n, 4): minx, miny, maxx, maxy (NaN for empty geometries)
     props: list[bytes]  # canonical JSON
     hashes: list[str]
     axes: list[list[str | None]]  # valid_from, valid_to, recorded_at, record_end as text
-    values: list[list[Any]]  # per schema field, as stored in the typed columns
+    values: list[list[Any]]  # per field of ``fields``, as stored in the typed columns
+    fields: list[str]  # the schema's fields when prepared (the store may know more)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,11 +76,12 @@ def prepare_chunk(schema: LayerSchema, chunk: FeatureChunk, *, path: str | None)
         layer=schema.name,
         ids=ids,
         blobs=blobs,
-        boxes=bounds.tolist(),
+        boxes=bounds,
         props=props,
         hashes=content_hashes(blobs, props, stamps),
         axes=axes,
         values=column_lists(schema, columns, n),
+        fields=list(schema.fields),
     )
 
 

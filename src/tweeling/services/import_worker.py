@@ -1,0 +1,126 @@
+"""Reading and preparing a bulk source in a worker process while the store writes.
+
+An import has two halves that each keep one core busy: reading and preparing records
+(parsing, geometry checks, encoding, hashing: pure Python and GEOS) and writing them (SQLite).
+For streamed files the first half runs in a worker process and hands prepared chunks to the
+store through a bounded queue, so memory stays at a few chunks. Errors in the worker reach
+the store's transaction as the same exception (it rolls back); when the import stops for any
+reason the worker is ended.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tweeling.core.errors import TweelingError
+from tweeling.core.features import FeatureChunk, FeatureRecord, ImportBatch
+from tweeling.store.prepare import prepare_chunk
+
+CHUNK = 5000  # records gathered into one chunk when the importer yields single records
+QUEUE_CHUNKS = 3
+
+
+def _work(kind: str, path: str, options: dict[str, Any], work_dir: str, q) -> None:
+    import gc
+
+    from tweeling.services.importing import read_source
+
+    gc.disable()  # a short-lived process holding many parsed objects (see store._no_cyclic_gc)
+    try:
+        (batch,) = read_source(kind, [Path(path)], work_dir=Path(work_dir), options=options)
+        schemas = {s.name: s for s in batch.layers}
+        q.put(("head", (batch.source, batch.path, batch.layers, batch.total)))
+        pending: list[FeatureRecord] = []
+
+        def flush() -> None:
+            by_layer: dict[str, list[FeatureRecord]] = {}
+            for r in pending:
+                by_layer.setdefault(r.layer, []).append(r)
+            for layer, recs in by_layer.items():
+                send(FeatureChunk.from_records(layer, recs))
+            pending.clear()
+
+        def send(chunk: FeatureChunk) -> None:
+            schema = schemas.get(chunk.layer)
+            if schema is None:  # the store reports the undeclared layer
+                q.put(("chunk", chunk))
+            else:
+                q.put(("chunk", prepare_chunk(schema, chunk, path=batch.path)))
+
+        for item in batch.features:
+            if isinstance(item, FeatureChunk):
+                flush()
+                send(item)
+            else:
+                pending.append(item)
+                if len(pending) >= CHUNK:
+                    flush()
+        flush()
+        q.put(("end", batch.metadata))
+    except BaseException as exc:  # handed over whole; the store's transaction rolls back
+        q.put(("error", exc))
+
+
+@contextmanager
+def worker_batch(
+    kind: str, path: Path, options: dict[str, Any], work_dir: Path
+) -> Iterator[ImportBatch]:
+    """An ImportBatch whose records are read and prepared in a worker process."""
+    # fork where it exists: spawn would re-import the caller's main module (impossible from
+    # stdin). The child never touches the SQLite connection or other state it inherits.
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    q = ctx.Queue(maxsize=QUEUE_CHUNKS)
+    proc = ctx.Process(
+        target=_work,
+        args=(kind, str(path), options, str(work_dir), q),
+        name="tweeling-import-worker",
+        daemon=True,
+    )
+    proc.start()
+
+    def receive() -> tuple[str, Any]:
+        while True:
+            try:
+                return q.get(timeout=1.0)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise TweelingError(
+                        f"the import worker for {path} stopped unexpectedly "
+                        f"(exit code {proc.exitcode}); nothing was stored"
+                    ) from None
+
+    try:
+        tag, value = receive()
+        if tag == "error":
+            raise value
+        source, batch_path, layers, total = value
+        metadata: dict[str, Any] = {}
+
+        def features() -> Iterator[Any]:
+            while True:
+                tag, value = receive()
+                if tag == "chunk":
+                    yield value
+                elif tag == "end":
+                    metadata.update(value)
+                    return
+                else:
+                    raise value
+
+        yield ImportBatch(
+            source=source,
+            path=batch_path,
+            layers=layers,
+            features=features(),
+            total=total,
+            metadata=metadata,
+        )
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(timeout=5)
