@@ -1,4 +1,5 @@
-"""Packed bulk loading of SQLite R-trees: a valid tree that answers like a brute-force scan."""
+"""Packed bulk loading of SQLite R-trees: a valid tree that answers like a brute-force scan,
+also when it is packed in several subtrees (a memory budget smaller than the load)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from hypothesis import strategies as st
 from tweeling.store import rtree_bulk
 
 
-def load(rows: list[tuple]) -> sqlite3.Connection:
+def load(rows: list[tuple], budget: int = 2_000_000, chunk: int = 997) -> sqlite3.Connection:
+    """Pack rows (id, minx, maxx, miny, maxy), handed over in chunks, into a new R-tree."""
     con = sqlite3.connect(":memory:", isolation_level=None)
     con.execute("BEGIN")
     con.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
-    rows = sorted(rows, key=lambda r: r[1] + r[2])
-    chunks = iter([rows[i : i + 997] for i in range(0, len(rows), 997)])
-    rtree_bulk.bulk_load(con, "r", chunks, len(rows))
+    tree = rtree_bulk.PackedRTree(con, "r", budget=budget)
+    for i in range(0, len(rows), chunk):
+        part = np.array(rows[i : i + chunk], dtype=np.float64).reshape(-1, 5)
+        ids = np.array([r[0] for r in rows[i : i + chunk]], dtype=np.int64)
+        tree.add(ids, part[:, [1, 3, 2, 4]])  # minx, miny, maxx, maxy
+    tree.finish()
     con.execute("COMMIT")
     return con
 
@@ -31,15 +36,31 @@ def boxes(n: int, seed: int) -> list[tuple]:
     return [(i + 1, x[i], x[i] + w[i], y[i], y[i] + w[i]) for i in range(n)]
 
 
-@pytest.mark.parametrize("n", [0, 1, 51, 52, 2601, 2652, 20_000])
-def test_tree_is_valid_and_complete(n):
+@pytest.mark.parametrize(
+    ("n", "budget"),
+    [
+        (0, 10**6),
+        (1, 10**6),
+        (51, 10**6),
+        (52, 10**6),
+        (2601, 10**6),
+        (2652, 10**6),
+        (20_000, 10**6),
+        (20_000, 3000),
+        (5000, 60),
+        (700, 1),
+    ],  # small budgets: subtrees
+)
+def test_tree_is_valid_and_complete(n, budget):
     rows = boxes(n, n)
-    con = load(rows)
+    con = load(rows, budget=budget)
     assert con.execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
     assert con.execute("SELECT count(*) FROM r").fetchone()[0] == n
-    # New rows can still be added the ordinary way afterwards.
+    # SQLite can still change the tree the ordinary way afterwards (re-imports do).
     con.execute("INSERT INTO r VALUES (?, 1, 2, 3, 4)", (n + 1,))
+    con.executemany("DELETE FROM r WHERE id = ?", [(i,) for i in range(1, n + 1, 3)])
     assert con.execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+    assert con.execute("SELECT count(*) FROM r").fetchone()[0] == n + 1 - len(range(1, n + 1, 3))
 
 
 @settings(max_examples=25, deadline=None)

@@ -524,7 +524,10 @@ class _BatchWriter:
         self.now_text = to_text(now)
         self.report = report
         self.schemas: dict[str, LayerSchema] = {}
-        self.fresh: dict[str, bool] = {}  # layer had no current features before
+        self.fresh: dict[str, bool] = {}
+        self.rtrees: dict[
+            str, rtree_bulk.PackedRTree
+        ] = {}  # packed at the end, fresh layers  # layer had no current features before
         self.next_vid: dict[str, int] = {}
         self.next_fid: dict[str, int] = {}
         self.extents: dict[str, list[float]] = {}
@@ -568,6 +571,7 @@ class _BatchWriter:
         if self.fresh[schema.name]:
             for index, _ in gpkg_schema.identifier_indexes(schema.name):
                 con.execute(f"DROP INDEX IF EXISTS {quote(index)}")
+            self.rtrees[schema.name] = rtree_bulk.PackedRTree(con, f"rtree_{schema.name}_geom")
 
     def _evolve(self, stored: LayerSchema, new: LayerSchema) -> LayerSchema:
         """Accept new fields; refuse changed types or geometry types (name the field)."""
@@ -695,6 +699,8 @@ class _BatchWriter:
                 )
             )
             rep.added += n
+            if fresh:
+                self.rtrees[name].add(np.arange(fid0, fid0 + n, dtype=np.int64), chunk.boxes)
             self.next_vid[name] = vid0 + n
             self.next_fid[name] = fid0 + n
             self._apply(schema, new_versions, inserts, [], [])
@@ -846,26 +852,6 @@ class _BatchWriter:
                     object_id=dup[0] if dup else None,
                 ) from None
 
-    def _bulk_index(self, name: str) -> None:
-        vt = quote(versions_table(name))
-        count = self.con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
-        cursor = self.con.cursor()
-        cursor.execute(
-            f"SELECT t.fid, v.minx, v.maxx, v.miny, v.maxy FROM {quote(name)} t "
-            f"JOIN {vt} v ON v.vid = t.tw_vid WHERE v.minx IS NOT NULL "
-            "ORDER BY v.minx + v.maxx"
-        )
-        nonempty = (
-            self.con.execute(
-                f"SELECT count(*) FROM {quote(name)} t JOIN {vt} v ON v.vid = t.tw_vid "
-                "WHERE v.minx IS NOT NULL"
-            ).fetchone()[0]
-            if count
-            else 0
-        )
-        rows = iter(lambda: cursor.fetchmany(50_000), [])
-        rtree_bulk.bulk_load(self.con, "rtree_" + name + "_geom", rows, nonempty)
-
     def _index_closed(self, layer: str, vids: list[int]) -> None:
         """Versions leaving the current state move into the versions R-tree."""
         vt = quote(versions_table(layer))
@@ -912,7 +898,7 @@ class _BatchWriter:
         for name in self.schemas:
             if self.fresh[name]:
                 self._create_identifier_indexes(name)
-                self._bulk_index(name)
+                self.rtrees[name].finish()
             rtree = quote("rtree_" + name + "_geom")
             ext = con.execute(
                 f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {rtree}"

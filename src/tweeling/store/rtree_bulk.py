@@ -12,16 +12,14 @@ all big-endian; the root is node 1. ``%_rowid`` maps row ids to leaf nodes and `
 child nodes to their parents. Coordinates are float32, rounded outwards (min down, max up) as
 SQLite itself does, so no box shrinks. ``rtreecheck()`` verifies the result in the tests.
 
-Memory: the rows are read in x order from SQL (SQLite sorts, spilling to disk as needed) and
-packed one vertical slice at a time, so only a slice and the upper levels (1/51 of the leaves)
-are in memory at once.
+Memory: boxes are buffered at 24 bytes each up to a budget (2 million by default, 48 MB);
+larger loads are packed in subtrees of that size, joined under one root at the end.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -116,55 +114,85 @@ def _str_order(cells: np.ndarray, fanout: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def bulk_load(
-    con: sqlite3.Connection, rtree: str, boxes: Iterator[list[tuple]], count: int
-) -> None:
-    """Fill the *empty* R-tree ``rtree`` with ``count`` boxes (id, minx, maxx, miny, maxy).
+class PackedRTree:
+    """Packs an *empty* SQLite R-tree from boxes handed over chunk by chunk.
 
-    ``boxes`` yields lists of rows sorted by box centre x (ascending) over all lists.
+    Boxes are buffered (24 bytes each) up to ``budget``; each full buffer is packed with STR
+    into a subtree, and :meth:`finish` joins the subtrees under one root (subtrees of lower
+    height are lifted by single-entry nodes so that all leaves share one depth, as SQLite
+    requires). Up to ``budget`` boxes the tree is one globally packed STR tree; beyond it,
+    memory stays bounded and queries visit one more node per subtree.
     """
-    size = node_size(con)
-    fanout = (size - 4) // _CELL.itemsize
-    con.execute(f'DELETE FROM "{rtree}_node"')  # the empty tree's root node
-    packer = _Packer(con, rtree, fanout, size)
-    if count == 0:
-        con.execute(f'INSERT INTO "{rtree}_node" VALUES (1, ?)', (b"\x00" * size,))
-        return
-    n_leaves = math.ceil(count / fanout)
-    slices = math.ceil(math.sqrt(n_leaves))
-    per_slice = fanout * math.ceil(count / (fanout * slices))
-    if count <= fanout:  # one node: the root is the only leaf
-        packer.write_root(_cells([r for rows in boxes for r in rows]), depth=0)
-        return
-    level: list[np.ndarray] = []
-    pending: list[tuple] = []
-    for rows in boxes:
-        pending += rows
-        while len(pending) >= per_slice:
-            level.append(_leaf_slice(packer, pending[:per_slice]))
-            pending = pending[per_slice:]
-    if pending:
-        level.append(_leaf_slice(packer, pending))
-    cells = np.concatenate(level)
-    depth = 1
-    while len(cells) > fanout:
-        cells = packer.write_level(_str_order(cells, fanout), leaf=False)
-        depth += 1
-    packer.write_root(cells, depth)
 
+    def __init__(self, con: sqlite3.Connection, rtree: str, *, budget: int = 2_000_000):
+        size = node_size(con)
+        self.fanout = (size - 4) // _CELL.itemsize
+        self.packer = _Packer(con, rtree, self.fanout, size)
+        self.con = con
+        self.rtree = rtree
+        self.budget = budget
+        self.buffer: list[np.ndarray] = []
+        self.buffered = 0
+        self.subtrees: list[tuple[np.ndarray, int]] = []  # (root cell, height in node levels)
+        con.execute(f'DELETE FROM "{rtree}_node"')  # the empty tree's root node
 
-def _leaf_slice(packer: _Packer, rows: list[tuple]) -> np.ndarray:
-    cells = _cells(rows)
-    cy = cells["miny"].astype(np.float64) + cells["maxy"]
-    return packer.write_level(cells[np.argsort(cy, kind="stable")], leaf=True)
+    def add(self, ids: np.ndarray, bounds: np.ndarray) -> None:
+        """Boxes of rows ``ids``; ``bounds`` is (n, 4) minx, miny, maxx, maxy (NaN: empty)."""
+        keep = ~np.isnan(bounds[:, 0])
+        if not keep.all():
+            ids, bounds = ids[keep], bounds[keep]
+        if not len(ids):
+            return
+        cells = np.zeros(len(ids), dtype=_CELL)
+        cells["id"] = ids
+        cells["minx"] = _down(bounds[:, 0])
+        cells["miny"] = _down(bounds[:, 1])
+        cells["maxx"] = _up(bounds[:, 2])
+        cells["maxy"] = _up(bounds[:, 3])
+        self.buffer.append(cells)
+        self.buffered += len(cells)
+        if self.buffered >= self.budget:
+            self._pack_buffer()
 
+    def _pack_buffer(self) -> None:
+        """Pack the buffered boxes into a subtree; keep its top level (at most one node's
+        worth of cells) and its height (0: the cells are row entries)."""
+        if not self.buffer:
+            return
+        cells = np.concatenate(self.buffer)
+        self.buffer, self.buffered = [], 0
+        height = 0
+        while len(cells) > self.fanout:
+            cells = self.packer.write_level(_str_order(cells, self.fanout), leaf=height == 0)
+            height += 1
+        self.subtrees.append((cells, height))
 
-def _cells(rows: list[tuple]) -> np.ndarray:
-    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
-    cells = np.zeros(len(arr), dtype=_CELL)
-    cells["id"] = np.asarray([r[0] for r in rows], dtype=np.int64)
-    cells["minx"] = _down(arr[:, 1])
-    cells["maxx"] = _up(arr[:, 2])
-    cells["miny"] = _down(arr[:, 3])
-    cells["maxy"] = _up(arr[:, 4])
-    return cells
+    def finish(self) -> None:
+        self._pack_buffer()
+        if not self.subtrees:
+            self.con.execute(
+                f'INSERT INTO "{self.rtree}_node" VALUES (1, ?)', (b"\x00" * self.packer.size,)
+            )
+            return
+        if len(self.subtrees) == 1:  # one packed tree: its top level is the root
+            cells, height = self.subtrees[0]
+            self.packer.write_root(cells, height)
+            return
+        # Several subtrees: one node over each top level, lifted to a common height by
+        # single-entry nodes (all leaves must share one depth), then packed under the root.
+        roots = []
+        for cells, height in self.subtrees:
+            roots.append((self.packer.write_level(cells, leaf=height == 0)[0], height + 1))
+        top = max(h for _, h in roots)
+        lifted = []
+        for cell, height in roots:
+            while height < top:
+                cell = self.packer.write_level(np.array([cell], dtype=_CELL), leaf=False)[0]
+                height += 1
+            lifted.append(cell)
+        cells = np.array(lifted, dtype=_CELL)
+        depth = top
+        while len(cells) > self.fanout:
+            cells = self.packer.write_level(_str_order(cells, self.fanout), leaf=False)
+            depth += 1
+        self.packer.write_root(cells, depth)
