@@ -193,6 +193,30 @@ class FeatureChunk:
         )
 
 
+def chunked(items: Iterable[Any], size: int) -> Iterator[Any]:
+    """Records gathered into FeatureChunks of at most ``size`` per layer, in stream order;
+    items that are already chunks pass through unchanged."""
+    pending: list[FeatureRecord] = []
+
+    def flush() -> Iterator[FeatureChunk]:
+        by_layer: dict[str, list[FeatureRecord]] = {}
+        for r in pending:
+            by_layer.setdefault(r.layer, []).append(r)
+        pending.clear()
+        for layer, recs in by_layer.items():
+            yield FeatureChunk.from_records(layer, recs)
+
+    for item in items:
+        if isinstance(item, FeatureRecord):
+            pending.append(item)
+            if len(pending) >= size:
+                yield from flush()
+        else:
+            yield from flush()
+            yield item
+    yield from flush()
+
+
 def _axis(values: list[datetime | None]) -> list[datetime | None] | None:
     return None if all(v is None for v in values) else values
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tweeling.core.errors import TweelingError
-from tweeling.core.features import FeatureChunk, FeatureRecord, ImportBatch
+from tweeling.core.features import ImportBatch, chunked
 from tweeling.store.prepare import prepare_chunk
 
 CHUNK = 5000  # records gathered into one chunk when the importer yields single records
@@ -35,32 +35,12 @@ def _work(kind: str, path: str, options: dict[str, Any], work_dir: str, q) -> No
         (batch,) = read_source(kind, [Path(path)], work_dir=Path(work_dir), options=options)
         schemas = {s.name: s for s in batch.layers}
         q.put(("head", (batch.source, batch.path, batch.layers, batch.total)))
-        pending: list[FeatureRecord] = []
-
-        def flush() -> None:
-            by_layer: dict[str, list[FeatureRecord]] = {}
-            for r in pending:
-                by_layer.setdefault(r.layer, []).append(r)
-            for layer, recs in by_layer.items():
-                send(FeatureChunk.from_records(layer, recs))
-            pending.clear()
-
-        def send(chunk: FeatureChunk) -> None:
+        for chunk in chunked(batch.features, CHUNK):
             schema = schemas.get(chunk.layer)
             if schema is None:  # the store reports the undeclared layer
                 q.put(("chunk", chunk))
             else:
                 q.put(("chunk", prepare_chunk(schema, chunk, path=batch.path)))
-
-        for item in batch.features:
-            if isinstance(item, FeatureChunk):
-                flush()
-                send(item)
-            else:
-                pending.append(item)
-                if len(pending) >= CHUNK:
-                    flush()
-        flush()
         q.put(("end", batch.metadata))
     except BaseException as exc:  # handed over whole; the store's transaction rolls back
         q.put(("error", exc))

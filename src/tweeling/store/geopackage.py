@@ -25,11 +25,11 @@ import shapely
 from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
 from tweeling.core.features import (
     FeatureChunk,
-    FeatureRecord,
     FieldType,
     ImportBatch,
     LayerSchema,
     RasterLayer,
+    chunked,
 )
 from tweeling.core.timeaxis import from_text, to_text, utc_now
 from tweeling.store import gpkg_geometry, gpkg_schema, rtree_bulk
@@ -608,31 +608,10 @@ class _BatchWriter:
             "PRIMARY KEY (layer, tw_id))"
         )
         self.con.execute("DELETE FROM temp.tw_seen")
-        pending: list[FeatureRecord] = []
-
-        def flush() -> None:
-            by_layer: dict[str, list[FeatureRecord]] = {}
-            for r in pending:
-                by_layer.setdefault(r.layer, []).append(r)
-            for layer, recs in by_layer.items():
-                self._write_chunk(FeatureChunk.from_records(layer, recs))
+        for chunk in chunked(self.batch.features, CHUNK):
+            self._write_chunk(chunk)
             if progress:
-                progress(len(pending))
-            pending.clear()
-
-        for item in self.batch.features:
-            if isinstance(item, (FeatureChunk, PreparedChunk)):
-                if pending:
-                    flush()
-                self._write_chunk(item)
-                if progress:
-                    progress(len(item))
-                continue
-            pending.append(item)
-            if len(pending) >= CHUNK:
-                flush()
-        if pending:
-            flush()
+                progress(len(chunk))
 
     def _write_chunk(self, chunk: FeatureChunk | PreparedChunk) -> None:
         schema = self.schemas.get(chunk.layer)
