@@ -23,7 +23,8 @@ RD_BOUNDS = (-50000.0, 289000.0, 300000.0, 880000.0)
 
 
 @lru_cache(maxsize=32)
-def _transformer(source: str, target: str) -> pyproj.Transformer:
+def transformer(source: str, target: str) -> pyproj.Transformer:
+    """A cached always-xy transformer between two CRS descriptions."""
     return pyproj.Transformer.from_crs(source, target, always_xy=True)
 
 
@@ -48,7 +49,7 @@ def transform_to_rd(geoms: np.ndarray | shapely.Geometry, crs: pyproj.CRS):
     if is_rd(crs):
         return geoms
     horizontal = crs.sub_crs_list[0] if crs.is_compound else crs
-    tr = _transformer(horizontal.to_wkt(), RD_NEW)
+    tr = transformer(horizontal.to_wkt(), RD_NEW)
 
     def fn(coords: np.ndarray) -> np.ndarray:
         out = np.array(coords, dtype=float, copy=True)
@@ -57,11 +58,6 @@ def transform_to_rd(geoms: np.ndarray | shapely.Geometry, crs: pyproj.CRS):
 
     # include_z=None keeps each geometry's own dimensionality (2D stays 2D, 3D keeps NAP z).
     return shapely.transform(geoms, fn, include_z=None)
-
-
-def transformer(source: str, target: str) -> pyproj.Transformer:
-    """A cached always-xy transformer between two CRS descriptions."""
-    return _transformer(source, target)
 
 
 def check_rd_bounds(

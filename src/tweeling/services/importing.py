@@ -17,14 +17,21 @@ from tweeling.store.base import WriteReport
 SOURCES = ("cityjson", "bgt", "ahn", "natura2000", "cbs", "imro", "file")
 
 
+def check_request(kind: str, paths: Sequence[Path], options: dict[str, Any]) -> None:
+    """Refuse what no importer can do: missing files, a file import without a layer name."""
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError("file does not exist", path=p)
+    if kind == "file" and options.get("layer_name") is None:
+        raise InputError("importing a file needs a target layer name (--layer)")
+
+
 def read_source(
     kind: str, paths: Sequence[Path], *, work_dir: Path, options: dict[str, Any] | None = None
 ) -> list[ImportBatch]:
     """Run the importer for ``kind`` on ``paths``; one batch per source file (or set)."""
     options = {k: v for k, v in (options or {}).items() if v is not None}
-    for p in paths:
-        if not Path(p).exists():
-            raise InputError("file does not exist", path=p)
+    check_request(kind, paths, options)
     if kind == "cityjson":
         from tweeling.sources.cityjson import read_cityjson
 
@@ -52,8 +59,6 @@ def read_source(
     if kind == "file":
         from tweeling.sources.file import read_file
 
-        if "layer_name" not in options:
-            raise InputError("importing a file needs a target layer name (--layer)")
         return [read_file(p, **options) for p in paths]
     raise InputError(f"unknown source kind {kind!r}; choose one of {', '.join(SOURCES)}")
 
@@ -67,10 +72,7 @@ def _import_streamed(ws, kind, path, options, work, user, on_batch) -> WriteRepo
     When the file outgrows the schema inferred from its start (SchemaChanged) the write has
     been rolled back; it is read again after a scan of the whole file.
     """
-    if not Path(path).exists():
-        raise InputError("file does not exist", path=path)
-    if "layer_name" not in options:
-        raise InputError("importing a file needs a target layer name (--layer)")
+    check_request(kind, [path], options)  # before a worker process is started
     try:
         return _write_from_worker(ws, kind, path, options, work, user, on_batch)
     except SchemaChanged:
@@ -80,7 +82,6 @@ def _import_streamed(ws, kind, path, options, work, user, on_batch) -> WriteRepo
 
 
 def _write_from_worker(ws, kind, path, options, work, user, on_batch) -> WriteReport:
-    options = {k: v for k, v in options.items() if v is not None}
     with worker_batch(kind, path, options, work) as batch:
         progress = on_batch(batch) if on_batch else None
         return ws.store.write(batch, user=user, progress=progress)

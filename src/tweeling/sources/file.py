@@ -7,7 +7,7 @@ the store reserves (``fid``, ``geom``, ``tw_id``, ``tw_vid``) get a ``src_`` pre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from tweeling.sources.ogr import (
     VectorBatch,
     check_geometries,
     conform_geometry_type,
+    repairable_type,
     stream_vector_layer,
 )
 
@@ -51,7 +52,7 @@ def read_file(
     its size; duplicate ids are refused by the store, which sees every id.
     """
     path = Path(path)
-    schema_check = LayerSchema(name=layer_name, geometry_type="GEOMETRY")  # validates the name
+    LayerSchema(name=layer_name, geometry_type="GEOMETRY")  # refuses a bad name early
     if path.suffix.lower() in geojsonseq.SUFFIXES and source_layer is None:
         return read_geojsonseq(
             path,
@@ -72,41 +73,32 @@ def read_file(
             path=path,
             field=id_field,
         )
-    renames = field_renames(list(stream.field_types))
-    schema = LayerSchema(
-        name=schema_check.name,
-        geometry_type=stream.geometry_type,
-        fields={renames[f]: t for f, t in stream.field_types.items()},
-        has_z=stream.has_z,
-        title=layer_name,
-        description=f"Imported from {path.name}, layer {stream.layer!r}.",
-        source=path.name,
-    )
-    source = f"file:{path.name}" + (f"/{source_layer}" if source_layer else "")
-    repaired: list[dict[str, str]] = []
 
-    def records() -> Iterator[FeatureRecord]:
-        names = [(n, renames[n]) for n in stream.field_types]
+    def chunks(renames: dict[str, str], repaired: list) -> Iterator[FeatureChunk]:
         for batch in stream.batches():
             repaired.extend(r.to_dict() for r in batch.repairs)
-            ids = batch_ids(batch, id_field, path)
-            cols = [(new, batch.columns[old]) for old, new in names]
-            for i, geom in enumerate(batch.geometries):
-                yield FeatureRecord(layer_name, ids[i], geom, {n: c[i] for n, c in cols})
+            yield FeatureChunk(
+                layer=layer_name,
+                ids=batch_ids(batch, id_field, path),
+                geometries=batch.geometries,
+                columns={renames[f]: values for f, values in batch.columns.items()},
+            )
 
-    return ImportBatch(
-        source=source,
-        path=str(path),
-        layers=[schema],
-        features=_Once(records, path),
+    return _file_batch(
+        path,
+        layer_name=layer_name,
+        source=f"file:{path.name}" + (f"/{source_layer}" if source_layer else ""),
+        geometry_type=stream.geometry_type,
+        field_types=stream.field_types,
+        has_z=stream.has_z,
+        description=f"Imported from {path.name}, layer {stream.layer!r}.",
+        chunks=chunks,
         total=stream.count,
         metadata={
             "ogr_layer": stream.layer,
             "source_crs": stream.source_crs.to_string(),
             "id_field": id_field,
-            "renamed_fields": {k: v for k, v in renames.items() if k != v},
             "repair": repair,
-            "repaired": repaired,
         },
     )
 
@@ -128,28 +120,16 @@ def read_geojsonseq(
     """
     if not path.exists():
         raise InputError("no such file", path=path)
-    field_types, count, gtype, complete = geojsonseq.scan_schema(
+    field_types, count, scanned_type, complete = geojsonseq.scan_schema(
         path, limit=None if full_scan else batch_size
     )
     if id_field is not None and id_field not in field_types:
         raise InputError(f"no field {id_field!r}; fields are {list(field_types)}", path=path)
-    if gtype not in GEOMETRY_TYPES:
-        gtype = "GEOMETRY"
-    scanned_type = gtype
-    if repair and gtype in ("POLYGON", "LINESTRING", "POINT"):
-        gtype = "MULTI" + gtype  # a repaired polygon may come out as a multipolygon
-    renames = field_renames(list(field_types))
-    schema = LayerSchema(
-        name=layer_name,
-        geometry_type=gtype,
-        fields={renames[f]: t for f, t in field_types.items()},
-        title=layer_name,
-        description=f"Imported from {path.name}.",
-        source=path.name,
-    )
-    repaired: list[dict[str, str]] = []
+    if scanned_type not in GEOMETRY_TYPES:
+        scanned_type = "GEOMETRY"
+    gtype = repairable_type(scanned_type, repair)
 
-    def chunks() -> Iterator[FeatureChunk]:
+    def chunks(renames: dict[str, str], repaired: list) -> Iterator[FeatureChunk]:
         for chunk in geojsonseq.read_chunks(
             path,
             layer=layer_name,
@@ -169,18 +149,60 @@ def read_geojsonseq(
                 repaired.extend(r.to_dict() for r in fixes)
             yield chunk
 
-    return ImportBatch(
+    return _file_batch(
+        path,
+        layer_name=layer_name,
         source=f"file:{path.name}",
-        path=str(path),
-        layers=[schema],
-        features=_Once(chunks, path),
+        geometry_type=gtype,
+        field_types=field_types,
+        has_z=False,
+        description=f"Imported from {path.name}.",
+        chunks=chunks,
         total=count if complete else None,
         metadata={
             "reader": "geojsonseq (orjson, shapely.from_ragged_array)",
             "source_crs": str(crs or "OGC:CRS84"),
             "id_field": id_field,
-            "renamed_fields": {k: v for k, v in renames.items() if k != v},
             "repair": repair,
+        },
+    )
+
+
+def _file_batch(
+    path: Path,
+    *,
+    layer_name: str,
+    source: str,
+    geometry_type: str,
+    field_types: dict[str, FieldType],
+    has_z: bool,
+    description: str,
+    chunks: Callable[[dict[str, str], list], Iterator[FeatureChunk]],
+    total: int | None,
+    metadata: dict[str, Any],
+) -> ImportBatch:
+    """The batch of a one-layer file: its schema (reserved field names renamed), its chunks
+    (read once), and metadata that lists the renames and, once read, the repairs."""
+    renames = field_renames(list(field_types))
+    repaired: list[dict[str, str]] = []
+    schema = LayerSchema(
+        name=layer_name,
+        geometry_type=geometry_type,
+        fields={renames[f]: t for f, t in field_types.items()},
+        has_z=has_z,
+        title=layer_name,
+        description=description,
+        source=path.name,
+    )
+    return ImportBatch(
+        source=source,
+        path=str(path),
+        layers=[schema],
+        features=_Once(lambda: chunks(renames, repaired), path),
+        total=total,
+        metadata={
+            **metadata,
+            "renamed_fields": {k: v for k, v in renames.items() if k != v},
             "repaired": repaired,
         },
     )

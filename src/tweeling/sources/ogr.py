@@ -168,12 +168,7 @@ def read_vector_layer(
     name = open_layer_name(path, layer)
     meta, fids, wkb, arrays = _read_raw(path, name)
     source_crs = resolve_crs(meta.get("crs"), crs, path=path, layer=name)
-    fields = [str(f) for f in meta["fields"]]
-    ogr_types = list(meta.get("ogr_types") or ["OFTString"] * len(fields))
-    ogr_subtypes = list(meta.get("ogr_subtypes") or ["OFSTNone"] * len(fields))
-    field_types = {
-        f: ogr_field_type(t, s) for f, t, s in zip(fields, ogr_types, ogr_subtypes, strict=True)
-    }
+    fields, ogr_types, field_types = meta_field_types(meta)
     columns = {
         f: column_values(arr, field_types[f], ogr_type=t, path=path, field=f)
         for f, arr, t in zip(fields, arrays, ogr_types, strict=True)
@@ -183,18 +178,9 @@ def read_vector_layer(
 
     if wkb is None:
         raise InputError(f"layer {name!r} has no geometry column", path=path)
-    try:
-        geoms = shapely.from_wkb(np.asarray(wkb, dtype=object), on_invalid="raise")
-    except shapely.errors.ShapelyError as e:
-        raise InputError(f"layer {name!r}: unreadable geometry: {e}", path=path) from None
-    missing = np.flatnonzero(shapely.is_missing(geoms))
-    if len(missing):
-        raise InputError(
-            f"layer {name!r}: feature has no geometry", path=path, object_id=labels[missing[0]]
-        )
-    geoms = transform_to_rd(geoms, source_crs)
-    check_bounds(geoms, path=path, layer=name, bounds=bounds)
-    geoms, repairs = check_geometries(geoms, labels, path=path, layer=name, repair=repair)
+    geoms, repairs = geometries_from_wkb(
+        wkb, labels, path=path, layer=name, source_crs=source_crs, repair=repair, bounds=bounds
+    )
     geometry_type = schema_geometry_type(meta.get("geometry_type"), geoms)
     geoms = conform_geometry_type(geoms, geometry_type)
     return VectorLayer(
@@ -278,23 +264,13 @@ class VectorStream:
             for f, t in self.field_types.items()
         }
         labels = feature_labels(fids, columns, self.id_field, path=path)
-        try:
-            geoms = shapely.from_wkb(
-                batch.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="raise"
-            )
-        except shapely.errors.ShapelyError as e:
-            raise InputError(f"layer {self.layer!r}: unreadable geometry: {e}", path=path) from None
-        missing = np.flatnonzero(shapely.is_missing(geoms))
-        if len(missing):
-            raise InputError(
-                f"layer {self.layer!r}: feature has no geometry",
-                path=path,
-                object_id=labels[missing[0]],
-            )
-        geoms = transform_to_rd(geoms, self.source_crs)
-        check_bounds(geoms, path=path, layer=self.layer)
-        geoms, repairs = check_geometries(
-            geoms, labels, path=path, layer=self.layer, repair=self.repair
+        geoms, repairs = geometries_from_wkb(
+            batch.column(geom_col).to_numpy(zero_copy_only=False),
+            labels,
+            path=path,
+            layer=self.layer,
+            source_crs=self.source_crs,
+            repair=self.repair,
         )
         geoms = conform_geometry_type(geoms, self.geometry_type)
         return VectorBatch(fids, labels, geoms, columns, repairs)
@@ -351,13 +327,7 @@ def stream_vector_layer(
     try:
         name = name or path.stem
         source_crs = resolve_crs(meta.get("crs"), crs, path=path, layer=name, driver=_driver(path))
-        fields = [str(f) for f in meta["fields"]]
-        ogr_types = list(meta.get("ogr_types") or ["OFTString"] * len(fields))
-        ogr_subtypes = list(meta.get("ogr_subtypes") or ["OFSTNone"] * len(fields))
-        field_types = {
-            f: ogr_field_type(t, st)
-            for f, t, st in zip(fields, ogr_types, ogr_subtypes, strict=True)
-        }
+        fields, ogr_types, field_types = meta_field_types(meta)
         if id_field is not None and id_field not in field_types:
             raise InputError(f"no field {id_field!r}; fields are {fields}", path=path)
     except BaseException:
@@ -366,8 +336,7 @@ def stream_vector_layer(
     declared = str(meta.get("geometry_type") or "Unknown")
     gtype = declared.upper().replace(" Z", "").replace("3D ", "").replace(" ", "")
     gtype = gtype if gtype in GEOMETRY_TYPES else "GEOMETRY"
-    if repair and gtype in _MULTI:
-        gtype = _MULTI[gtype]  # a repaired polygon may come out as a multipolygon
+    gtype = repairable_type(gtype, repair)
     return VectorStream(
         path=str(path),
         layer=name,
@@ -391,6 +360,48 @@ def _driver(path: Path) -> str | None:
     if suffix in (".geojson", ".json"):
         return "GeoJSON"
     return None
+
+
+def meta_field_types(meta: dict) -> tuple[list[str], list[str], dict[str, FieldType]]:
+    """Field names, OGR types and twin field types of a layer from pyogrio's metadata."""
+    fields = [str(f) for f in meta["fields"]]
+    ogr_types = list(meta.get("ogr_types") or ["OFTString"] * len(fields))
+    ogr_subtypes = list(meta.get("ogr_subtypes") or ["OFSTNone"] * len(fields))
+    field_types = {
+        f: ogr_field_type(t, st) for f, t, st in zip(fields, ogr_types, ogr_subtypes, strict=True)
+    }
+    return fields, ogr_types, field_types
+
+
+def geometries_from_wkb(
+    wkb,
+    labels: Sequence[str],
+    *,
+    path: object,
+    layer: str,
+    source_crs: pyproj.CRS,
+    repair: bool,
+    bounds: Bounds = RD_BOUNDS,
+) -> tuple[np.ndarray, list[Repair]]:
+    """WKB to checked geometries in RD New: readable, present, inside ``bounds``, valid (or
+    repaired when ``repair``)."""
+    try:
+        geoms = shapely.from_wkb(np.asarray(wkb, dtype=object), on_invalid="raise")
+    except shapely.errors.ShapelyError as e:
+        raise InputError(f"layer {layer!r}: unreadable geometry: {e}", path=path) from None
+    missing = np.flatnonzero(shapely.is_missing(geoms))
+    if len(missing):
+        raise InputError(
+            f"layer {layer!r}: feature has no geometry", path=path, object_id=labels[missing[0]]
+        )
+    geoms = transform_to_rd(geoms, source_crs)
+    check_bounds(geoms, path=path, layer=layer, bounds=bounds)
+    return check_geometries(geoms, labels, path=path, layer=layer, repair=repair)
+
+
+def repairable_type(geometry_type: str, repair: bool) -> str:
+    """The layer type to declare: repairing may turn a polygon into a multipolygon (etc.)."""
+    return _MULTI.get(geometry_type, geometry_type) if repair else geometry_type
 
 
 def list_vector_layers(path: str | Path) -> list[tuple[str, str]]:

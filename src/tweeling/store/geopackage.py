@@ -294,6 +294,7 @@ class GeoPackageStore:
         and valid time axes (the twin as it was known, and as the world was, at that time).
         """
         schema = self.schema(layer)
+        decoded = _decoded_fields(schema)
         box = _box(bbox)
         skipped = 0
         yielded = 0
@@ -311,7 +312,7 @@ class GeoPackageStore:
                 if skipped < offset:
                     skipped += 1
                     continue
-                yield self._feature(schema, row, geom, as_of is not None)
+                yield self._feature(schema, row, geom, as_of is not None, decoded)
                 yielded += 1
                 if limit is not None and yielded >= limit:
                     return
@@ -341,7 +342,10 @@ class GeoPackageStore:
         if not rows:
             raise NotFoundError(f"layer {layer!r} has no feature {feature_id!r}")
         geoms = gpkg_geometry.decode([r[1] for r in rows])
-        return [self._feature(schema, r, g, True) for r, g in zip(rows, geoms, strict=True)]
+        decoded = _decoded_fields(schema)
+        return [
+            self._feature(schema, r, g, True, decoded) for r, g in zip(rows, geoms, strict=True)
+        ]
 
     def _select_sql(
         self, schema: LayerSchema, *, bbox, where, as_of, count: bool = False
@@ -394,12 +398,7 @@ class GeoPackageStore:
             for field, value in (where or {}).items():
                 ftype = self._field_type(schema, field)
                 conds.append("json_extract(v.props, ?) IS ?")
-                params += [
-                    "$." + _json_key(field),
-                    column_value(ftype, value)
-                    if ftype is not FieldType.BOOLEAN
-                    else (1 if value else 0),
-                ]
+                params += ["$." + _json_key(field), column_value(ftype, value)]
             order = "v.vid" if bbox is None else None
         where_sql = (" WHERE " + " AND ".join(conds)) if conds else ""
         if count:
@@ -413,7 +412,9 @@ class GeoPackageStore:
             raise InputError(f"layer {schema.name!r} has no field {field!r}", field=field)
         return schema.fields[field]
 
-    def _feature(self, schema: LayerSchema, row: tuple, geom, from_versions: bool) -> StoredFeature:
+    def _feature(
+        self, schema: LayerSchema, row: tuple, geom, from_versions: bool, decoded: list[str]
+    ) -> StoredFeature:
         if from_versions:
             (vid, _blob, tw_id, props_json, txn_from, source, vf, vt, rec, re) = row
             stored = orjson.loads(props_json)  # null values are not stored
@@ -421,7 +422,7 @@ class GeoPackageStore:
         else:
             _fid, _blob, tw_id, vid, txn_from, vf, vt, rec, re = row[:9]
             props = dict(zip(schema.fields, row[9:], strict=True))
-            for f in self._decoded_fields(schema):  # only JSON and BOOLEAN need decoding
+            for f in decoded:  # only JSON and BOOLEAN columns need decoding
                 if props[f] is not None:
                     props[f] = _from_column(schema.fields[f], props[f])
             source = self._source_of(txn_from)
@@ -438,9 +439,6 @@ class GeoPackageStore:
             txn_from,
             source or "",
         )
-
-    def _decoded_fields(self, schema: LayerSchema) -> list[str]:
-        return [f for f, t in schema.fields.items() if t in _DECODED]
 
     def _source_of(self, txn: int) -> str:
         """The source an import transaction read (cached: transactions never change)."""
@@ -934,6 +932,13 @@ def _first_existing(con: sqlite3.Connection, layer: str, ids: list[str]) -> str:
 
 
 _DECODED = (FieldType.JSON, FieldType.BOOLEAN)
+
+
+def _decoded_fields(schema: LayerSchema) -> list[str]:
+    """Fields whose stored column value needs decoding on read (JSON text, 0/1 booleans)."""
+    return [f for f, t in schema.fields.items() if t in _DECODED]
+
+
 # Version columns kept on the current-state table, in this order.
 _CURRENT_META = "tw_vid, tw_txn, tw_valid_from, tw_valid_to, tw_recorded_at, tw_record_end"
 

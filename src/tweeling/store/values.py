@@ -142,12 +142,10 @@ def column_lists(schema: LayerSchema, columns: dict[str, list[Any]], n: int) -> 
         values = columns.get(name)
         if values is None:
             out.append([None] * n)
-        elif ftype is FieldType.JSON:
-            out.append([None if v is None else orjson.dumps(v).decode() for v in values])
-        elif ftype is FieldType.BOOLEAN:
-            out.append([None if v is None else int(v) for v in values])
+        elif ftype in (FieldType.JSON, FieldType.BOOLEAN):
+            out.append([column_value(ftype, v) for v in values])
         else:
-            out.append(values)
+            out.append(values)  # text, numbers, dates: stored as they are
     return out
 
 
