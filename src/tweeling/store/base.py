@@ -113,3 +113,56 @@ class TwinStore(Protocol):
     def transactions(self) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class FrozenVersion:
+    """An immutable named version of a scenario, identified by its content hash."""
+
+    scenario: str
+    label: str
+    transaction: int
+    hash: str
+    at: str
+    author: str
+    note: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.scenario}@{self.label}"
+
+
+@dataclass(frozen=True)
+class ScenarioInfo:
+    """A scenario (a branch of the twin) as the store records it."""
+
+    id: int
+    name: str
+    parent: str | None  # None for the baseline
+    base_transaction: int | None  # the parent's state it is built on
+    status: str
+    author: str
+    description: str
+    created_at: str
+    updated_at: str | None
+    head_transaction: int | None
+    interventions: int
+    frozen: tuple[FrozenVersion, ...]
+    parent_changed_since_base: bool  # the parent moved on: a rebase would take that in
+
+
+@dataclass(frozen=True)
+class InterventionRecord:
+    """One logged intervention of a scenario."""
+
+    id: int
+    scenario: str
+    transaction: int
+    kind: str  # add, modify, remove, parameter, merge, rebase
+    layer: str | None
+    object_id: str | None
+    title: str
+    rationale: str
+    author: str
+    at: str
+    detail: dict[str, Any]

@@ -32,7 +32,7 @@ from tweeling.core.features import (
     chunked,
 )
 from tweeling.core.timeaxis import from_text, to_text, utc_now
-from tweeling.store import gpkg_geometry, gpkg_schema, rtree_bulk
+from tweeling.store import gpkg_geometry, gpkg_schema, gpkg_views, rtree_bulk
 from tweeling.store.base import (
     Bbox,
     LayerInfo,
@@ -41,11 +41,11 @@ from tweeling.store.base import (
     StoredFeature,
     WriteReport,
 )
+from tweeling.store.gpkg_branches import GpkgScenarios
+from tweeling.store.gpkg_read import CURRENT_META, VERSION_COLS, current_sql, versions_sql
 from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
+from tweeling.store.gpkg_views import Level, View
 from tweeling.store.prepare import PreparedChunk, prepare_chunk
-from tweeling.store.values import (
-    column_value,
-)
 
 CHUNK = 5000
 
@@ -53,19 +53,32 @@ CHUNK = 5000
 class GeoPackageStore:
     """A twin's store in one GeoPackage file; rasters as COG files in ``raster_dir``."""
 
-    def __init__(self, path: str | os.PathLike, *, raster_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        raster_dir: str | os.PathLike | None = None,
+        busy_timeout: float = 5.0,
+    ):
         self.path = Path(path)
         self.raster_dir = Path(raster_dir) if raster_dir else self.path.parent / "rasters"
         if not self.path.exists():
             raise WorkspaceError(f"store {self.path} does not exist (run 'tweeling init')")
-        self._con = _connect(self.path)
+        self._con = _connect(self.path, busy_timeout)
         fmt = self._con.execute("SELECT value FROM tw_meta WHERE key='store_format'").fetchone()
+        if fmt is not None and int(fmt[0]) < gpkg_schema.STORE_FORMAT:
+            gpkg_schema.migrate(self._con, int(fmt[0]))
+            fmt = (gpkg_schema.STORE_FORMAT,)
         if fmt is None or int(fmt[0]) != gpkg_schema.STORE_FORMAT:
             raise WorkspaceError(
                 f"{self.path} is not a Tweeling store of format {gpkg_schema.STORE_FORMAT}"
             )
         self._schemas: dict[str, LayerSchema] = {}
         self._txn_sources: dict[int, str] = {}
+        # Ids each scenario level holds, per (layer, level): valid while the file is unchanged.
+        self._ids_cache: dict[tuple[str, Level], frozenset[str]] = {}
+        self._cache_version: int | None = None
+        self.scenarios = GpkgScenarios(self)
 
     @classmethod
     def create(cls, path: str | os.PathLike, **kwargs) -> GeoPackageStore:
@@ -253,8 +266,8 @@ class GeoPackageStore:
         kind = con.execute("SELECT kind FROM tw_layers WHERE name = ?", (raster.name,)).fetchone()
         if kind is None:
             con.execute(
-                "INSERT INTO tw_layers VALUES (?, 'raster', ?, ?)",
-                (raster.name, orjson.dumps({"name": raster.name}).decode(), txn),
+                "INSERT INTO tw_layers VALUES (?, 'raster', ?, ?, ?)",
+                (raster.name, orjson.dumps({"name": raster.name}).decode(), txn, txn),
             )
         elif kind[0] != "raster":
             raise InputError(f"layer {raster.name!r} exists and is not a raster layer")
@@ -286,8 +299,10 @@ class GeoPackageStore:
         as_of: datetime | None = None,
         limit: int | None = None,
         offset: int = 0,
+        scenario: str | None = None,
     ) -> Iterator[StoredFeature]:
-        """Features of a layer: the current baseline, or as recorded at ``as_of``.
+        """Features of a layer: the current baseline, as recorded at ``as_of``, or as a
+        scenario (``NAME`` or a frozen version ``NAME@LABEL``) shows it.
 
         ``bbox`` selects features whose geometry intersects the box (exact test, not just
         the envelope); ``where`` is attribute equality; ``as_of`` is a point on the record
@@ -298,24 +313,54 @@ class GeoPackageStore:
         box = _box(bbox)
         skipped = 0
         yielded = 0
-        sql, params = self._select_sql(schema, bbox=bbox, where=where, as_of=as_of)
-        cursor = self._con.execute(sql, params)
-        while True:
-            rows = cursor.fetchmany(1000)
-            if not rows:
-                return
-            geoms = gpkg_geometry.decode([r[1] for r in rows])
-            keep = np.ones(len(rows), dtype=bool) if box is None else shapely.intersects(geoms, box)
-            for row, geom, ok in zip(rows, geoms, keep, strict=True):
-                if not ok:
-                    continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                yield self._feature(schema, row, geom, as_of is not None, decoded)
-                yielded += 1
-                if limit is not None and yielded >= limit:
-                    return
+        for cursor, from_versions, hidden in self._cursors(schema, bbox, where, as_of, scenario):
+            while True:
+                rows = cursor.fetchmany(1000)
+                if not rows:
+                    break
+                geoms = gpkg_geometry.decode([r[1] for r in rows])
+                keep = (
+                    np.ones(len(rows), dtype=bool)
+                    if box is None
+                    else shapely.intersects(geoms, box)
+                )
+                for row, geom, ok in zip(rows, geoms, keep, strict=True):
+                    if not ok or (hidden and row[2] in hidden):
+                        continue
+                    if skipped < offset:
+                        skipped += 1
+                        continue
+                    yield self._feature(schema, row, geom, from_versions, decoded)
+                    yielded += 1
+                    if limit is not None and yielded >= limit:
+                        return
+
+    def _cursors(self, schema, bbox, where, as_of, scenario):
+        """Cursors over the rows a read takes, each with: rows are version rows, and the ids
+        to skip in it (decided by a nearer scenario level)."""
+        view = self.view(scenario)
+        if not view.is_baseline_head:
+            if as_of is not None:
+                raise InputError(
+                    "--as-of reads the baseline's history; it cannot be combined with a "
+                    "scenario (a frozen version NAME@LABEL pins a scenario's state)"
+                )
+            yield from gpkg_views.cursors(
+                self._con,
+                gpkg_views.Catalog(self._con),
+                schema,
+                view,
+                bbox=bbox,
+                where=where,
+                hidden_at=self._ids_at,
+            )
+            return
+        if as_of is None:
+            sql, params = current_sql(schema, bbox=bbox, where=where)
+            yield self._con.execute(sql, params), False, frozenset()
+            return
+        sql, params = versions_sql(schema, *_as_of_conds(as_of), bbox=bbox, where=where)
+        yield self._con.execute(sql, params), True, frozenset()
 
     def count(
         self,
@@ -324,18 +369,41 @@ class GeoPackageStore:
         bbox: Bbox | None = None,
         where: Mapping[str, Any] | None = None,
         as_of: datetime | None = None,
+        scenario: str | None = None,
     ) -> int:
-        if bbox is None:
-            schema = self.schema(layer)
-            sql, params = self._select_sql(schema, bbox=None, where=where, as_of=as_of, count=True)
-            return self._con.execute(sql, params).fetchone()[0]
-        return sum(1 for _ in self.features(layer, bbox=bbox, where=where, as_of=as_of))
+        if bbox is not None:
+            return sum(
+                1
+                for _ in self.features(
+                    layer, bbox=bbox, where=where, as_of=as_of, scenario=scenario
+                )
+            )
+        schema = self.schema(layer)
+        view = self.view(scenario)
+        if not view.is_baseline_head:
+            if as_of is not None:
+                raise InputError("--as-of cannot be combined with a scenario")
+            return gpkg_views.count(
+                self._con,
+                gpkg_views.Catalog(self._con),
+                schema,
+                view,
+                where=where,
+                hidden_at=self._ids_at,
+            )
+        if as_of is None:
+            sql, params = current_sql(schema, bbox=None, where=where, count=True)
+        else:
+            sql, params = versions_sql(
+                schema, *_as_of_conds(as_of), bbox=None, where=where, count=True
+            )
+        return self._con.execute(sql, params).fetchone()[0]
 
     def history(self, layer: str, feature_id: str) -> list[StoredFeature]:
         """All baseline versions of one object, oldest first."""
         schema = self.schema(layer)
         rows = self._con.execute(
-            f"SELECT {_VERSION_COLS} FROM {quote(versions_table(layer))} v "
+            f"SELECT {VERSION_COLS} FROM {quote(versions_table(layer))} v "
             "WHERE tw_id = ? AND branch = ? ORDER BY txn_from, vid",
             (feature_id, BASELINE),
         ).fetchall()
@@ -347,76 +415,90 @@ class GeoPackageStore:
             self._feature(schema, r, g, True, decoded) for r, g in zip(rows, geoms, strict=True)
         ]
 
-    def _select_sql(
-        self, schema: LayerSchema, *, bbox, where, as_of, count: bool = False
-    ) -> tuple[str, list[Any]]:
-        params: list[Any] = []
-        conds: list[str] = []
-        name = schema.name
-        if as_of is None:
-            cols = ", ".join(
-                ["t.fid", "t.geom", "t.tw_id"]
-                + [f"t.{c}" for c in _CURRENT_META.split(", ")]
-                + [f"t.{quote(f)}" for f in schema.fields]
-            )
-            frm = f"{quote(name)} t"
-            if bbox is not None:
-                frm += f" JOIN {quote('rtree_' + name + '_geom')} r ON r.id = t.fid"
-                conds.append("r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
-                params += [bbox[2], bbox[0], bbox[3], bbox[1]]
-            for field, value in (where or {}).items():
-                ftype = self._field_type(schema, field)
-                conds.append(f"t.{quote(field)} IS ?")
-                params.append(column_value(ftype, value))
-            # Spatial reads come in R-tree order (stable for a given state of the layer):
-            # sorting them by fid would make SQLite gather every candidate before the first.
-            order = "t.fid" if bbox is None else None
-        else:
-            cols = _VERSION_COLS
-            frm = f"{quote(versions_table(name))} v"
-            if bbox is not None:
-                # Current versions are indexed by the layer's R-tree, all others by the
-                # versions R-tree (see gpkg_schema).
-                hit = "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
-                conds.append(
-                    f"v.vid IN (SELECT t.tw_vid FROM {quote(name)} t JOIN "
-                    f"{quote('rtree_' + name + '_geom')} r ON r.id = t.fid WHERE {hit} "
-                    f"UNION ALL SELECT r.id FROM {quote(versions_table(name) + '_rtree')} r "
-                    f"WHERE {hit})"
-                )
-                params += [bbox[2], bbox[0], bbox[3], bbox[1]] * 2
-            t = to_text(as_of)
-            conds += [
-                "v.branch = ?",
-                "v.deleted = 0",
-                "v.recorded_at <= ?",
-                "(v.record_end IS NULL OR v.record_end > ?)",
-                "(v.valid_from IS NULL OR v.valid_from <= ?)",
-                "(v.valid_to IS NULL OR v.valid_to > ?)",
-            ]
-            params += [BASELINE, t, t, t, t]
-            for field, value in (where or {}).items():
-                ftype = self._field_type(schema, field)
-                conds.append("json_extract(v.props, ?) IS ?")
-                params += ["$." + _json_key(field), column_value(ftype, value)]
-            order = "v.vid" if bbox is None else None
-        where_sql = (" WHERE " + " AND ".join(conds)) if conds else ""
-        if count:
-            return f"SELECT count(*) FROM {frm}{where_sql}", params
-        order_sql = f" ORDER BY {order}" if order else ""
-        return f"SELECT {cols} FROM {frm}{where_sql}{order_sql}", params
+    # ------------------------------------------------------------------ scenario views
 
-    @staticmethod
-    def _field_type(schema: LayerSchema, field: str) -> FieldType:
-        if field not in schema.fields:
-            raise InputError(f"layer {schema.name!r} has no field {field!r}", field=field)
-        return schema.fields[field]
+    def view(self, scenario: str | None) -> View:
+        """The chain of branch levels a scenario reference reads (see store.gpkg_views)."""
+        self._check_cache()
+        return gpkg_views.resolve(self._con, scenario)
+
+    def lookup(
+        self,
+        layer: str,
+        ids: list[str],
+        *,
+        scenario: str | None = None,
+        view: View | None = None,
+    ) -> dict[str, StoredFeature | None]:
+        """Each id's feature as the scenario shows it (``None``: absent or removed there)."""
+        schema = self.schema(layer)
+        rows = self._lookup_rows(schema, view or self.view(scenario), ids)
+        decoded = _decoded_fields(schema)
+        present = [r for r in rows.values() if r is not None]
+        geoms = gpkg_geometry.decode([r[1] for r in present])
+        out: dict[str, StoredFeature | None] = dict.fromkeys(rows)
+        for row, geom in zip(present, geoms, strict=True):
+            out[row[2]] = self._feature(schema, row, geom, True, decoded)
+        return out
+
+    def _lookup_rows(self, schema: LayerSchema, view: View, ids: list[str]) -> dict:
+        return gpkg_views.lookup(self._con, gpkg_views.Catalog(self._con), schema, view, ids)
+
+    def contents(self, layer: str, ids: list[str], view: View) -> dict[str, dict[str, Any] | None]:
+        """Each id's content in a view, as compared by diffs and merges: the attributes
+        (nulls left out) and ``"geometry"`` (its GeoPackage blob); ``None`` when absent."""
+        rows = self._lookup_rows(self.schema(layer), view, ids)
+        return {
+            i: None if r is None else {**orjson.loads(r[3]), "geometry": r[1]}
+            for i, r in rows.items()
+        }
+
+    def candidate_ids(self, layer: str, a: View, b: View) -> set[str]:
+        """Ids of the objects in which two views of a layer may differ (in proportion to
+        the changes between them, not to the layer)."""
+        self._check_cache()
+        return gpkg_views.candidate_ids(
+            self._con, gpkg_views.Catalog(self._con), layer, a, b, self._ids_at
+        )
+
+    def parameters(self, scenario: str | None = None, *, view: View | None = None) -> dict:
+        return gpkg_views.parameters(self._con, view or self.view(scenario))
+
+    def content_hash(self, scenario: str | None = None, *, view: View | None = None) -> str:
+        """SHA-256 of everything a scenario (or the baseline) shows; see gpkg_views."""
+        return self._content_hash(view or self.view(scenario))
+
+    def _content_hash(self, view: View) -> str:
+        schemas = [
+            self.schema(r[0])
+            for r in self._con.execute("SELECT name FROM tw_layers WHERE kind = 'vector'")
+        ]
+        return gpkg_views.content_hash(self._con, gpkg_views.Catalog(self._con), view, schemas)
+
+    def _ids_at(self, layer: str, level: Level) -> frozenset[str]:
+        key = (layer, level)
+        ids = self._ids_cache.get(key)
+        if ids is None:
+            ids = self._ids_cache[key] = gpkg_views.ids_at(self._con, layer, level)
+        return ids
+
+    def _check_cache(self) -> None:
+        """Forget cached scenario facts when another process changed the file."""
+        version = self._con.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._cache_version:
+            self._ids_cache.clear()
+            self._cache_version = version
+
+    def _changed(self) -> None:
+        """This connection changed the file: cached scenario facts may be stale."""
+        self._ids_cache.clear()
+        self._schemas.clear()
 
     def _feature(
         self, schema: LayerSchema, row: tuple, geom, from_versions: bool, decoded: list[str]
     ) -> StoredFeature:
         if from_versions:
-            (vid, _blob, tw_id, props_json, txn_from, source, vf, vt, rec, re) = row
+            (vid, _blob, tw_id, props_json, txn_from, source, vf, vt, rec, re) = row[:10]
             stored = orjson.loads(props_json)  # null values are not stored
             props = {f: stored.get(f) for f in schema.fields}
         else:
@@ -500,8 +582,19 @@ class GeoPackageStore:
         return self._con.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-_TIME_COLS = ("txn_from", "source", "valid_from", "valid_to", "recorded_at", "record_end")
-_VERSION_COLS = "v.vid, v.geom, v.tw_id, v.props, " + ", ".join(f"v.{c}" for c in _TIME_COLS)
+def _as_of_conds(as_of: datetime) -> tuple[list[str], list[Any]]:
+    """Baseline versions recorded and valid at ``as_of``."""
+    t = to_text(as_of)
+    return (
+        [
+            f"v.branch = {BASELINE}",
+            "v.recorded_at <= ?",
+            "(v.record_end IS NULL OR v.record_end > ?)",
+            "(v.valid_from IS NULL OR v.valid_from <= ?)",
+            "(v.valid_to IS NULL OR v.valid_to > ?)",
+        ],
+        [t, t, t, t],
+    )
 
 
 class _BatchWriter:
@@ -543,8 +636,8 @@ class _BatchWriter:
         if row is None:
             gpkg_schema.create_layer(con, schema, schema.description or schema.title)
             con.execute(
-                "INSERT INTO tw_layers VALUES (?, 'vector', ?, ?)",
-                (schema.name, orjson.dumps(schema.to_dict()).decode(), self.txn),
+                "INSERT INTO tw_layers VALUES (?, 'vector', ?, ?, ?)",
+                (schema.name, orjson.dumps(schema.to_dict()).decode(), self.txn, self.txn),
             )
             stored = schema
         else:
@@ -761,7 +854,7 @@ class _BatchWriter:
         ncols = len(schema.fields)
         try:
             con.executemany(
-                f"INSERT INTO {quote(name)} (fid, geom, tw_id, {_CURRENT_META}"
+                f"INSERT INTO {quote(name)} (fid, geom, tw_id, {CURRENT_META}"
                 f"{', ' + cols if cols else ''}) VALUES ({','.join('?' * (9 + ncols))})",
                 inserts,
             )
@@ -777,7 +870,7 @@ class _BatchWriter:
         if updates:
             sets = ", ".join(
                 ["geom = ?"]
-                + [f"{c} = ?" for c in _CURRENT_META.split(", ")]
+                + [f"{c} = ?" for c in CURRENT_META.split(", ")]
                 + [f"{quote(f)} = ?" for f in schema.fields]
             )
             con.executemany(f"UPDATE {quote(name)} SET {sets} WHERE fid = ?", updates)
@@ -890,6 +983,15 @@ class _BatchWriter:
                     name,
                 ),
             )
+        changed = [
+            name
+            for name, rep in self.report.layers.items()
+            if rep.added or rep.changed or rep.ended
+        ] + [r for r, what in self.report.rasters.items() if what != "unchanged"]
+        # Scenario reads use the layer table as the baseline only while nothing changed since.
+        con.executemany(
+            "UPDATE tw_layers SET changed_txn = ? WHERE name = ?", [(self.txn, n) for n in changed]
+        )
         layers = sorted(self.schemas) + [r.name for r in self.batch.rasters]
         con.execute(
             "INSERT INTO tw_sources VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
@@ -939,10 +1041,6 @@ def _decoded_fields(schema: LayerSchema) -> list[str]:
     return [f for f, t in schema.fields.items() if t in _DECODED]
 
 
-# Version columns kept on the current-state table, in this order.
-_CURRENT_META = "tw_vid, tw_txn, tw_valid_from, tw_valid_to, tw_recorded_at, tw_record_end"
-
-
 def _from_column(ftype: FieldType, value: Any) -> Any:
     if value is None:
         return None
@@ -951,10 +1049,6 @@ def _from_column(ftype: FieldType, value: Any) -> Any:
     if ftype is FieldType.BOOLEAN:
         return bool(value)
     return value
-
-
-def _json_key(field: str) -> str:
-    return '"' + field.replace('"', '\\"') + '"'
 
 
 def _box(bbox: Bbox | None):
@@ -1000,8 +1094,8 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
     con.execute("PRAGMA foreign_keys = OFF")
     con.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: bounded memory for imports
     return con

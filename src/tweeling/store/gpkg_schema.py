@@ -22,7 +22,7 @@ from tweeling.core.features import FieldType, LayerSchema
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10400  # GeoPackage 1.4
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: scenarios (branch bases, interventions, parameters, frozen versions)
 BASELINE = 0  # branch id of the baseline (root branch)
 
 _GPKG_TYPES = {
@@ -75,14 +75,14 @@ def create_base_tables(con: sqlite3.Connection) -> None:
         CREATE TABLE tw_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE tw_layers (
             name TEXT PRIMARY KEY, kind TEXT NOT NULL, schema TEXT NOT NULL,
-            created_txn INTEGER NOT NULL);
+            created_txn INTEGER NOT NULL, changed_txn INTEGER);
         CREATE TABLE tw_transactions (
             txn INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, source TEXT,
             path TEXT, user TEXT, summary TEXT);
         CREATE TABLE tw_branches (
             id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, parent_id INTEGER,
             base_txn INTEGER, created_at TEXT NOT NULL, author TEXT, description TEXT,
-            status TEXT NOT NULL);
+            status TEXT NOT NULL, updated_at TEXT, head_txn INTEGER);
         CREATE TABLE tw_sources (
             source TEXT PRIMARY KEY, path TEXT, layers TEXT NOT NULL, last_txn INTEGER NOT NULL);
         CREATE TABLE tw_rasters (
@@ -92,6 +92,7 @@ def create_base_tables(con: sqlite3.Connection) -> None:
             PRIMARY KEY (name, txn_from));
         """
     )
+    create_scenario_tables(con)
     _insert_srs(con)
     # The import log is a plain table GDAL/QGIS can show. Registering one 'attributes' table
     # also keeps GDAL from listing Tweeling's internal tables as layers.
@@ -100,6 +101,68 @@ def create_base_tables(con: sqlite3.Connection) -> None:
         "('tw_transactions', 'attributes', 'tw_transactions', 'Tweeling import log')"
     )
     con.execute("INSERT INTO tw_meta VALUES ('store_format', ?)", (str(STORE_FORMAT),))
+
+
+def create_scenario_tables(con: sqlite3.Connection) -> None:
+    """Scenario bookkeeping (see store.gpkg_branches). Feature versions of scenarios live in
+    the layers' version tables (``branch`` = the scenario's id), like the baseline's.
+
+    * ``tw_branch_bases`` — which state of its parent a scenario is built on, per edit that
+      set it (creation, rebase): reading a scenario as of transaction T uses the base of
+      the latest row with ``txn <= T``, so frozen versions keep their base after a rebase.
+    * ``tw_interventions`` — the log of interventions (title, rationale, author, time).
+    * ``tw_parameters`` — versioned scenario parameters (name, JSON value, unit).
+    * ``tw_frozen`` — immutable named versions: scenario, label, transaction, content hash.
+    """
+    for sql in (
+        "CREATE TABLE IF NOT EXISTS tw_branch_bases (branch INTEGER NOT NULL, "
+        "txn INTEGER NOT NULL, base_txn INTEGER NOT NULL, PRIMARY KEY (branch, txn))",
+        "CREATE TABLE IF NOT EXISTS tw_interventions (id INTEGER PRIMARY KEY, "
+        "branch INTEGER NOT NULL, txn INTEGER NOT NULL, kind TEXT NOT NULL, layer TEXT, "
+        "object_id TEXT, title TEXT NOT NULL, rationale TEXT, author TEXT, at TEXT NOT NULL, "
+        "detail TEXT)",
+        "CREATE INDEX IF NOT EXISTS tw_interventions_branch ON tw_interventions (branch, id)",
+        "CREATE TABLE IF NOT EXISTS tw_parameters (id INTEGER PRIMARY KEY, "
+        "branch INTEGER NOT NULL, name TEXT NOT NULL, value TEXT, unit TEXT, "
+        "txn_from INTEGER NOT NULL, txn_to INTEGER, deleted INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX IF NOT EXISTS tw_parameters_branch ON tw_parameters (branch, name)",
+        "CREATE TABLE IF NOT EXISTS tw_frozen (branch INTEGER NOT NULL, label TEXT NOT NULL, "
+        "txn INTEGER NOT NULL, hash TEXT NOT NULL, at TEXT NOT NULL, author TEXT, note TEXT, "
+        "PRIMARY KEY (branch, label))",
+    ):
+        con.execute(sql)
+
+
+def migrate(con: sqlite3.Connection, found: int) -> None:
+    """Bring a store of an older format up to :data:`STORE_FORMAT` (in one transaction)."""
+    if found == 1:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("ALTER TABLE tw_layers ADD COLUMN changed_txn INTEGER")
+            con.execute("UPDATE tw_layers SET changed_txn = (SELECT max(txn) FROM tw_transactions)")
+            con.execute("ALTER TABLE tw_branches ADD COLUMN updated_at TEXT")
+            con.execute("ALTER TABLE tw_branches ADD COLUMN head_txn INTEGER")
+            create_scenario_tables(con)
+            for (name,) in con.execute(
+                "SELECT name FROM tw_layers WHERE kind = 'vector'"
+            ).fetchall():
+                con.execute(branch_index(name))
+            con.execute(
+                "UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),)
+            )
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def branch_index(layer: str) -> str:
+    """Scenario versions by branch: a partial index, so baseline imports never touch it."""
+    vt = versions_table(layer)
+    return (
+        f"CREATE INDEX IF NOT EXISTS {quote(vt + '_branch')} ON {quote(vt)} "
+        "(branch, txn_from) WHERE branch <> 0"
+    )
 
 
 def _insert_srs(con: sqlite3.Connection) -> None:
@@ -165,6 +228,7 @@ def create_layer(con: sqlite3.Connection, schema: LayerSchema, description: str)
         con.execute(sql)
     for _, sql in identifier_indexes(name):
         con.execute(sql)
+    con.execute(branch_index(name))
 
 
 def identifier_indexes(layer: str) -> list[tuple[str, str]]:

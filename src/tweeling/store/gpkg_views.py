@@ -1,0 +1,455 @@
+"""Scenario views: the branch levels a scenario sees, and reading features through them.
+
+A view is a chain of levels, nearest first: the scenario itself (as of a transaction, or
+its latest state), its parent as of the transaction the scenario is built on, that
+parent's parent as of *its* base, … down to the baseline (branch 0). For each object the
+nearest level that has a version of it decides: its content, or its absence when that
+version is a tombstone (``deleted = 1``). These are the semantics of
+:func:`tweeling.core.changes.overlay`, evaluated in SQL level by level.
+
+Costs: the levels above the baseline are read through the partial branch index (their
+size is the number of changes, not the twin's); the baseline level is the layer table
+itself while the layer has not changed since the scenario's base, else the version table
+at that transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.features import LayerSchema
+from tweeling.store.base import Bbox
+from tweeling.store.gpkg_read import VERSION_COLS, current_sql, versions_sql
+from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
+
+BASELINE_NAME = "baseline"
+_PART = 900  # ids per IN (...) list: below SQLite's default limit of bound parameters
+
+
+@dataclass(frozen=True)
+class Level:
+    """One branch as of transaction ``txn`` (``None``: its latest state)."""
+
+    branch: int
+    txn: int | None
+
+
+@dataclass(frozen=True)
+class View:
+    """What a scenario reference shows: ``name`` or ``name@label`` (a frozen version)."""
+
+    ref: str
+    name: str
+    branch: int
+    levels: tuple[Level, ...]  # nearest first; the last is the baseline
+    frozen: str | None = None
+
+    @property
+    def upper(self) -> tuple[Level, ...]:
+        return self.levels[:-1]
+
+    @property
+    def root(self) -> Level:
+        return self.levels[-1]
+
+    @property
+    def is_baseline_head(self) -> bool:
+        return len(self.levels) == 1 and self.levels[0].txn is None
+
+    def root_view(self) -> View:
+        """The baseline as this view sees it."""
+        return View(BASELINE_NAME, BASELINE_NAME, BASELINE, (self.root,))
+
+    def parent_view(self) -> View:
+        """What this view is built on: its chain without its own level."""
+        if len(self.levels) < 2:
+            raise InputError("the baseline has no parent")
+        return View(f"{self.ref}^", self.ref, self.levels[1].branch, self.levels[1:])
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    name, sep, label = ref.partition("@")
+    if not name or (sep and not label):
+        raise InputError(f"scenario reference {ref!r} is not NAME or NAME@VERSION")
+    return name, (label if sep else None)
+
+
+def resolve(con: sqlite3.Connection, ref: str | None) -> View:
+    """The view of a scenario reference; ``None`` or ``"baseline"`` is the latest baseline."""
+    if ref is None or ref == BASELINE_NAME:
+        return View(BASELINE_NAME, BASELINE_NAME, BASELINE, (Level(BASELINE, None),))
+    name, label = parse_ref(ref)
+    row = con.execute("SELECT id FROM tw_branches WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown scenario {name!r} (see 'tweeling scenario list')")
+    branch, txn = row[0], None
+    if label is not None:
+        frozen = con.execute(
+            "SELECT txn FROM tw_frozen WHERE branch = ? AND label = ?", (branch, label)
+        ).fetchone()
+        if frozen is None:
+            raise NotFoundError(f"scenario {name!r} has no frozen version {label!r}")
+        txn = frozen[0]
+    elif branch == BASELINE:
+        return resolve(con, None)
+    return View(ref, name, branch, chain(con, branch, txn), label)
+
+
+def chain(con: sqlite3.Connection, branch: int, txn: int | None) -> tuple[Level, ...]:
+    levels = [Level(branch, txn)]
+    while branch != BASELINE:
+        parent = con.execute("SELECT parent_id FROM tw_branches WHERE id = ?", (branch,)).fetchone()
+        base = base_of(con, branch, txn)
+        branch, txn = parent[0], base
+        levels.append(Level(branch, txn))
+    return tuple(levels)
+
+
+def base_of(con: sqlite3.Connection, branch: int, txn: int | None) -> int:
+    """The parent's transaction a branch was built on, as it stood at ``txn``."""
+    if txn is None:
+        row = con.execute(
+            "SELECT base_txn FROM tw_branch_bases WHERE branch = ? ORDER BY txn DESC LIMIT 1",
+            (branch,),
+        ).fetchone()
+    else:
+        row = con.execute(
+            "SELECT base_txn FROM tw_branch_bases WHERE branch = ? AND txn <= ? "
+            "ORDER BY txn DESC LIMIT 1",
+            (branch, txn),
+        ).fetchone()
+    if row is None:
+        raise NotFoundError(f"scenario {branch} has no base as of transaction {txn}")
+    return row[0]
+
+
+def level_conds(level: Level, alias: str = "v") -> tuple[list[str], list[Any]]:
+    """Conditions selecting the versions a level holds (live ones and tombstones)."""
+    # The branch id is inlined, not bound: only then can SQLite see that the condition
+    # implies the partial index's ``branch <> 0``.
+    conds = [f"{alias}.branch = {int(level.branch)}"]
+    if level.txn is None:
+        return [*conds, f"{alias}.txn_to IS NULL"], []
+    return (
+        [*conds, f"{alias}.txn_from <= ?", f"({alias}.txn_to IS NULL OR {alias}.txn_to > ?)"],
+        [level.txn, level.txn],
+    )
+
+
+class Catalog:
+    """Per-call facts the view functions need: when each layer's baseline last changed and
+    each branch's latest transaction (to treat "as of T" as "latest" when nothing changed)."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+        self._layer: dict[str, int] = {}
+        self._head: dict[int, int | None] = {}
+
+    def changed_txn(self, layer: str) -> int:
+        if layer not in self._layer:
+            row = self.con.execute(
+                "SELECT changed_txn FROM tw_layers WHERE name = ?", (layer,)
+            ).fetchone()
+            self._layer[layer] = (row[0] if row else None) or 0
+        return self._layer[layer]
+
+    def head_txn(self, branch: int) -> int | None:
+        if branch not in self._head:
+            row = self.con.execute(
+                "SELECT head_txn FROM tw_branches WHERE id = ?", (branch,)
+            ).fetchone()
+            self._head[branch] = row[0] if row else None
+        return self._head[branch]
+
+    def normalise(self, layer: str, level: Level) -> Level:
+        """``level`` as the latest state when nothing in it changed after its transaction."""
+        if level.txn is None:
+            return level
+        last = self.changed_txn(layer) if level.branch == BASELINE else self.head_txn(level.branch)
+        if last is not None and level.txn >= last:
+            return Level(level.branch, None)
+        return level
+
+
+IdsAt = Callable[[str, Level], frozenset[str]]
+
+
+def ids_at(con: sqlite3.Connection, layer: str, level: Level) -> frozenset[str]:
+    """Ids of every object a (non-baseline) level holds a version of, tombstones included."""
+    conds, params = level_conds(level)
+    sql = f"SELECT v.tw_id FROM {quote(versions_table(layer))} v WHERE {' AND '.join(conds)}"
+    return frozenset(r[0] for r in con.execute(sql, params))
+
+
+def cursors(
+    con: sqlite3.Connection,
+    cat: Catalog,
+    schema: LayerSchema,
+    view: View,
+    *,
+    bbox: Bbox | None,
+    where: Mapping[str, Any] | None,
+    hidden_at: IdsAt,
+) -> Iterator[tuple[sqlite3.Cursor, bool, frozenset[str]]]:
+    """Per level, nearest first: (cursor of its live rows, rows are version rows, ids that
+    nearer levels decided and this level's rows must therefore skip)."""
+    hidden: frozenset[str] = frozenset()
+    for level in view.upper:
+        level = cat.normalise(schema.name, level)
+        conds, params = level_conds(level)
+        sql, params = versions_sql(schema, conds, params, bbox=bbox, where=where, spatial="columns")
+        yield con.execute(sql, params), True, hidden
+        hidden = hidden | hidden_at(schema.name, level)
+    root = cat.normalise(schema.name, view.root)
+    if root.txn is None:
+        sql, params = current_sql(schema, bbox=bbox, where=where)
+        yield con.execute(sql, params), False, hidden
+    else:
+        conds, params = level_conds(root)
+        sql, params = versions_sql(schema, conds, params, bbox=bbox, where=where)
+        yield con.execute(sql, params), True, hidden
+
+
+def count(
+    con: sqlite3.Connection,
+    cat: Catalog,
+    schema: LayerSchema,
+    view: View,
+    *,
+    where: Mapping[str, Any] | None,
+    hidden_at: IdsAt,
+) -> int:
+    """Number of objects a view shows in a layer: the baseline's count, minus the objects
+    nearer levels decide, plus their live versions (cost in proportion to the changes)."""
+    total = 0
+    hidden: frozenset[str] = frozenset()
+    for level in view.upper:
+        level = cat.normalise(schema.name, level)
+        conds, params = level_conds(level)
+        sql, params = versions_sql(schema, conds, params, bbox=None, where=where)
+        total += sum(1 for r in con.execute(sql, params) if r[2] not in hidden)
+        hidden = hidden | hidden_at(schema.name, level)
+    root = cat.normalise(schema.name, view.root)
+    if root.txn is None:
+        sql, params = current_sql(schema, bbox=None, where=where, count=True)
+    else:
+        conds, params = level_conds(root)
+        sql, params = versions_sql(schema, conds, params, bbox=None, where=where, count=True)
+    total += con.execute(sql, params).fetchone()[0]
+    if hidden:
+        present = lookup(con, cat, schema, view.root_view(), sorted(hidden), where=where)
+        total -= sum(1 for row in present.values() if row is not None)
+    return total
+
+
+def lookup(
+    con: sqlite3.Connection,
+    cat: Catalog,
+    schema: LayerSchema,
+    view: View,
+    ids: Iterable[str],
+    *,
+    where: Mapping[str, Any] | None = None,
+) -> dict[str, tuple | None]:
+    """The version row each id has in the view (``None``: absent or removed)."""
+    remaining = set(ids)
+    out: dict[str, tuple | None] = {}
+    vt = quote(versions_table(schema.name))
+    for level in view.upper:
+        if not remaining:
+            break
+        conds, params = level_conds(cat.normalise(schema.name, level))
+        for part in _parts(sorted(remaining)):
+            sql, p = versions_sql(
+                schema,
+                [*conds, f"v.tw_id IN ({','.join('?' * len(part))})"],
+                [*params, *part],
+                bbox=None,
+                where=None,
+                live_only=False,
+            )
+            for row in con.execute(sql, p):
+                out[row[2]] = None if row[11] else row
+                remaining.discard(row[2])
+    root = cat.normalise(schema.name, view.root)
+    for part in _parts(sorted(remaining)):
+        marks = ",".join("?" * len(part))
+        if root.txn is None:
+            sql = (
+                f"SELECT {VERSION_COLS} FROM {quote(schema.name)} t JOIN {vt} v "
+                f"ON v.vid = t.tw_vid WHERE t.tw_id IN ({marks})"
+            )
+            rows = con.execute(sql, part).fetchall()
+        else:
+            conds, params = level_conds(root)
+            sql, p = versions_sql(
+                schema,
+                [*conds, f"v.tw_id IN ({marks})"],
+                [*params, *part],
+                bbox=None,
+                where=None,
+            )
+            rows = con.execute(sql, p).fetchall()
+        for row in rows:
+            out[row[2]] = row
+    for i in remaining:
+        out.setdefault(i, None)
+    if where:
+        out = {
+            i: (r if r is not None and _matches(schema, r, where) else None) for i, r in out.items()
+        }
+    return out
+
+
+def _matches(schema: LayerSchema, row: tuple, where: Mapping[str, Any]) -> bool:
+    from tweeling.store.gpkg_read import field_type
+    from tweeling.store.values import column_value
+
+    props = orjson.loads(row[3])
+    for field, value in where.items():
+        ftype = field_type(schema, field)
+        stored = props.get(field)
+        if column_value(ftype, stored) != column_value(ftype, value):
+            return False
+    return True
+
+
+def candidate_ids(
+    con: sqlite3.Connection, cat: Catalog, layer: str, a: View, b: View, hidden_at: IdsAt
+) -> set[str]:
+    """Ids of the objects in which two views of one layer may differ.
+
+    Walking both chains from the baseline up, the levels they share show the same; from the
+    first level that differs, every object any remaining level holds a version of may
+    differ, and where both sides see one branch as of different transactions, so may the
+    objects that branch changed in between. Cost: in proportion to those changes.
+    """
+    la = [cat.normalise(layer, lv) for lv in reversed(a.levels)]
+    lb = [cat.normalise(layer, lv) for lv in reversed(b.levels)]
+    i = 0
+    while i < min(len(la), len(lb)) and la[i] == lb[i]:
+        i += 1
+    rest_a, rest_b = la[i:], lb[i:]
+    out: set[str] = set()
+    if rest_a and rest_b and rest_a[0].branch == rest_b[0].branch:
+        out |= touched_between(con, layer, rest_a[0].branch, rest_a[0].txn, rest_b[0].txn)
+        rest_a, rest_b = rest_a[1:], rest_b[1:]
+    for level in rest_a + rest_b:
+        if level.branch == BASELINE:  # only reached when a view's root differs entirely
+            raise AssertionError("views of one twin share the baseline")
+        out |= hidden_at(layer, level)
+    return out
+
+
+def touched_between(
+    con: sqlite3.Connection, layer: str, branch: int, t1: int | None, t2: int | None
+) -> set[str]:
+    """Ids whose versions in ``branch`` began or ended between two transactions."""
+    known = [t for t in (t1, t2) if t is not None]
+    lo = min(known)
+    hi = None if len(known) < 2 else max(known)
+    upper = "" if hi is None else " AND {col} <= ?"
+    sql = (
+        f"SELECT tw_id FROM {quote(versions_table(layer))} WHERE branch = {int(branch)} AND "
+        f"((txn_from > ?{upper.format(col='txn_from')}) OR "
+        f"(txn_to > ?{upper.format(col='txn_to')}))"
+    )
+    params = [lo] if hi is None else [lo, hi]
+    return {r[0] for r in con.execute(sql, params * 2)}
+
+
+def parameters(con: sqlite3.Connection, view: View) -> dict[str, dict[str, Any]]:
+    """The scenario parameters a view sees (nearest level wins; removals hide)."""
+    out: dict[str, dict[str, Any]] = {}
+    decided: set[str] = set()
+    for level in view.upper:
+        conds, params = level_conds(level)
+        rows = con.execute(
+            f"SELECT v.name, v.value, v.unit, v.deleted FROM tw_parameters v "
+            f"WHERE {' AND '.join(conds)}",
+            params,
+        ).fetchall()
+        for name, value, unit, deleted in rows:
+            if name in decided:
+                continue
+            decided.add(name)
+            if not deleted:
+                out[name] = {"value": orjson.loads(value), "unit": unit}
+    return dict(sorted(out.items()))
+
+
+def content_hash(
+    con: sqlite3.Connection,
+    cat: Catalog,
+    view: View,
+    schemas: list[LayerSchema],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """SHA-256 of everything a view shows: per layer (sorted by name) every object's id and
+    content hash in id order, the rasters of its baseline, and its parameters.
+
+    The same content gives the same hash in any process and on any machine, however it came
+    about; any change of geometry, attribute or time axis of any object changes it.
+    """
+    h = hashlib.sha256(b"tweeling-view/1\n")
+    for schema in sorted(schemas, key=lambda s: s.name):
+        if progress:
+            progress(schema.name)
+        overrides: dict[str, str | None] = {}
+        vt = quote(versions_table(schema.name))
+        for level in view.upper:
+            conds, params = level_conds(cat.normalise(schema.name, level))
+            for tw_id, digest, deleted in con.execute(
+                f"SELECT v.tw_id, v.hash, v.deleted FROM {vt} v WHERE {' AND '.join(conds)}",
+                params,
+            ):
+                overrides.setdefault(tw_id, None if deleted else digest)
+        root = cat.normalise(schema.name, view.root)
+        if root.txn is None:
+            base = con.execute(
+                f"SELECT t.tw_id, v.hash FROM {quote(schema.name)} t JOIN {vt} v "
+                "ON v.vid = t.tw_vid ORDER BY t.tw_id"
+            )
+        else:
+            conds, params = level_conds(root)
+            base = con.execute(
+                f"SELECT v.tw_id, v.hash FROM {vt} v WHERE {' AND '.join(conds)} "
+                "AND v.deleted = 0 ORDER BY v.tw_id",
+                params,
+            )
+        kept = (row for row in base if row[0] not in overrides)
+        added = sorted((i, d) for i, d in overrides.items() if d is not None)
+        header = f"layer\x00{schema.name}\n".encode()
+        for n, (tw_id, digest) in enumerate(heapq.merge(kept, added)):
+            if n == 0:  # layers empty in this view leave no trace (new layers keep the hash)
+                h.update(header)
+            h.update(f"{tw_id}\x00{digest}\n".encode())
+    root_txn = view.root.txn
+    for name, sha in con.execute(
+        "SELECT name, sha256 FROM tw_rasters WHERE "
+        + (
+            "txn_to IS NULL"
+            if root_txn is None
+            else "txn_from <= ? AND (txn_to IS NULL OR txn_to > ?)"
+        )
+        + " ORDER BY name",
+        [] if root_txn is None else [root_txn, root_txn],
+    ):
+        h.update(f"raster\x00{name}\x00{sha}\n".encode())
+    for name, p in parameters(con, view).items():
+        h.update(b"parameter\x00" + orjson.dumps([name, p], option=orjson.OPT_SORT_KEYS) + b"\n")
+    return h.hexdigest()
+
+
+def _parts(ids: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(ids), _PART):
+        yield ids[i : i + _PART]
