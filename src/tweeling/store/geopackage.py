@@ -422,6 +422,54 @@ class GeoPackageStore:
         self._check_cache()
         return gpkg_views.resolve(self._con, scenario)
 
+    def view_at(self, branch: int, txn: int | None) -> View:
+        """The view of a branch as of a transaction (``None``: its latest state)."""
+        if branch == BASELINE and txn is None:
+            return gpkg_views.resolve(self._con, None)
+        name = self._con.execute("SELECT name FROM tw_branches WHERE id = ?", (branch,)).fetchone()
+        if name is None:
+            raise NotFoundError(f"unknown scenario id {branch}")
+        ref = name[0] if txn is None else f"{name[0]}#{txn}"
+        return View(ref, name[0], branch, gpkg_views.chain(self._con, branch, txn))
+
+    def area_of_interest(self) -> Bbox | None:
+        """The twin's area (RD New): set by its builder, else the extent of all its layers.
+        Scenario interventions must lie inside it."""
+        row = self._con.execute("SELECT value FROM tw_meta WHERE key = 'area'").fetchone()
+        if row is not None:
+            return tuple(orjson.loads(row[0]))
+        ext = self._con.execute(
+            "SELECT min(min_x), min(min_y), max(max_x), max(max_y) FROM gpkg_contents "
+            "WHERE data_type = 'features'"
+        ).fetchone()
+        if ext is None or ext[0] is None:
+            return None
+        raster = [
+            tuple(self.raster_metadata(r[0])["bounds"])
+            for r in self._con.execute("SELECT name FROM tw_layers WHERE kind = 'raster'")
+        ]
+        boxes = [tuple(ext), *raster]
+        return (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+
+    def set_area_of_interest(self, bbox: Bbox) -> None:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+        if not (minx < maxx and miny < maxy):
+            raise InputError(f"area {bbox} is not minx,miny,maxx,maxy with min < max")
+        from tweeling.core.crs import check_rd_bounds
+
+        check_rd_bounds((minx, miny, maxx, maxy))
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO tw_meta VALUES ('area', ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = excluded.value",
+                (orjson.dumps([minx, miny, maxx, maxy]).decode(),),
+            )
+
     def lookup(
         self,
         layer: str,

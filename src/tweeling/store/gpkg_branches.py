@@ -415,6 +415,12 @@ class ScenarioEdit:
         self._insert(layer, rows, deleted=True)
         self._count(layer, "removed", len(ids))
 
+    def revert(self, layer: str, ids: list[str]) -> None:
+        """Drop this scenario's own versions of objects: they show the parent's again."""
+        self.store.schema(layer)
+        self._close_own(layer, ids)
+        self._count(layer, "reverted", len(ids))
+
     def set_parameter(self, name: str, value: Any, unit: str) -> None:
         self._close_parameter(name)
         self.con.execute(
@@ -529,8 +535,8 @@ class ScenarioEdit:
         )
 
     def _count(self, layer: str, what: str, n: int) -> None:
-        per = self.summary["layers"].setdefault(layer, {"put": 0, "removed": 0})
-        per[what] += n
+        per = self.summary["layers"].setdefault(layer, {})
+        per[what] = per.get(what, 0) + n
 
 
 def _check_editable(con: sqlite3.Connection, view: View) -> None:

@@ -1,0 +1,507 @@
+"""Scenario use cases: create, apply interventions, diff, fork, merge, rebase, freeze.
+
+The Python API of scenarios (the CLI calls these and nothing else)::
+
+    from tweeling.services import scenarios
+    from tweeling.services.workspace import open_workspace
+
+    with open_workspace("demo-twin") as ws:
+        scenarios.create_scenario(ws.store, "more-homes", description="800 homes")
+        scenarios.apply_interventions(ws.store, "more-homes", read_interventions("homes.yaml"))
+        d = scenarios.diff_scenarios(ws.store, "more-homes")   # against what it is built on
+        v = scenarios.freeze_scenario(ws.store, "more-homes", "v1")   # v.hash
+
+The semantics (overlay, diff, apply, three-way merge) are the pure functions of
+:mod:`tweeling.core.changes`; the store supplies the contents of just the objects that can
+differ (:meth:`GeoPackageStore.candidate_ids`), so costs follow the changes, not the twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tweeling.core import changes as ch
+from tweeling.core.errors import InputError, NotFoundError, TweelingError
+from tweeling.core.features import FeatureChunk
+from tweeling.core.interventions import Intervention
+from tweeling.store import gpkg_geometry
+from tweeling.store.base import FrozenVersion, ScenarioInfo
+from tweeling.store.geopackage import GeoPackageStore
+from tweeling.store.gpkg_branches import ScenarioEdit
+from tweeling.store.gpkg_views import View
+
+PARAMETERS = "parameters"  # the pseudo-layer name of parameters in diffs and conflicts
+
+
+class MergeConflicts(TweelingError):
+    """Both sides changed the same objects differently; nothing was changed."""
+
+    def __init__(self, what: str, conflicts: list[tuple[str, ch.Conflict]]):
+        self.conflicts = conflicts
+        shown = [f"{layer}/{c.describe()}" for layer, c in conflicts[:20]]
+        more = f" … and {len(conflicts) - 20} more" if len(conflicts) > 20 else ""
+        super().__init__(
+            f"{what}: {len(conflicts)} conflict(s), nothing was changed: "
+            + "; ".join(shown)
+            + more
+            + ". Resolve each with --resolve LAYER/ID=ours|theirs (parameters: "
+            "parameters/NAME=…), or change one side so both agree."
+        )
+
+
+@dataclass
+class ApplyReport:
+    scenario: str
+    applied: list[tuple[Intervention, str | None]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for iv, _ in self.applied:
+            out[iv.kind] = out.get(iv.kind, 0) + 1
+        return out
+
+
+@dataclass
+class ScenarioDiff:
+    """The changes that turn view ``a`` into view ``b``, per layer and for parameters."""
+
+    a: str
+    b: str
+    layers: dict[str, list[ch.Change]]
+    parameters: list[ch.Change]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out = {}
+        for layer, changes in [*self.layers.items(), (PARAMETERS, self.parameters)]:
+            if changes:
+                per = {"added": 0, "modified": 0, "removed": 0}
+                for c in changes:
+                    per[c.kind] += 1
+                out[layer] = per
+        return out
+
+    @property
+    def empty(self) -> bool:
+        return not self.parameters and not any(self.layers.values())
+
+
+@dataclass
+class MergeReport:
+    source: str
+    target: str
+    written: dict[str, int]  # layer -> objects changed in the target
+    resolved: int
+
+
+# ---------------------------------------------------------------------------- basics
+
+
+def create_scenario(
+    store: GeoPackageStore,
+    name: str,
+    *,
+    parent: str = "baseline",
+    author: str = "",
+    description: str = "",
+) -> ScenarioInfo:
+    return store.scenarios.create(name, parent=parent, author=author, description=description)
+
+
+def fork_scenario(
+    store: GeoPackageStore, source: str, name: str, *, author: str = "", description: str = ""
+) -> ScenarioInfo:
+    """A new scenario built on ``source`` (its latest state, or a frozen ``NAME@LABEL``):
+    it shows exactly what ``source`` shows until it is changed."""
+    return store.scenarios.create(
+        name, parent=source, author=author, description=description or f"fork of {source}"
+    )
+
+
+def freeze_scenario(
+    store: GeoPackageStore, name: str, label: str, *, author: str = "", note: str = ""
+) -> FrozenVersion:
+    return store.scenarios.freeze(name, label, author=author, note=note)
+
+
+def verify_frozen(store: GeoPackageStore, ref: str) -> tuple[str, str]:
+    """(hash recorded at freezing, hash of what the version shows now); equal when intact."""
+    view = store.view(ref)
+    if view.frozen is None:
+        raise InputError(f"{ref!r} is not a frozen version (NAME@LABEL)")
+    recorded = next(f.hash for f in store.scenarios.info(ref).frozen if f.label == view.frozen)
+    return recorded, store.content_hash(view=view)
+
+
+# ---------------------------------------------------------------------------- interventions
+
+
+def apply_interventions(
+    store: GeoPackageStore,
+    scenario: str,
+    interventions: Iterable[Intervention],
+    *,
+    author: str = "",
+    path: str | None = None,
+    expected_head: int | None = None,
+) -> ApplyReport:
+    """Apply interventions in order, all or none, checking each against the layer's schema,
+    the twin's area and the scenario's current content (unknown or existing objects)."""
+    report = ApplyReport(scenario)
+    area = store.area_of_interest()
+    with store.scenarios.edit(
+        scenario, author=author, path=path, expected_head=expected_head
+    ) as edit:
+        for iv in interventions:
+            iv.check()
+            report.applied.append((iv, _apply_one(store, edit, iv, area)))
+    return report
+
+
+def _apply_one(store: GeoPackageStore, edit: ScenarioEdit, iv: Intervention, area) -> str | None:
+    if iv.kind == "parameter":
+        edit.set_parameter(iv.parameter, iv.value, iv.unit)
+        edit.log(
+            "parameter",
+            iv.title,
+            iv.rationale,
+            detail={"parameter": iv.parameter, "value": iv.value, "unit": iv.unit},
+        )
+        return None
+    try:
+        store.schema(iv.layer)
+    except NotFoundError:
+        raise iv.error(
+            f"unknown layer {iv.layer!r} (see 'tweeling layers')", field="layer"
+        ) from None
+    if iv.geometry is not None:
+        _check_in_area(iv, area)
+    oid = iv.id
+    if iv.kind == "add":
+        oid = oid or _new_id(edit, iv.layer)
+        if edit.lookup(iv.layer, [oid])[oid] is not None:
+            raise iv.error(
+                f"layer {iv.layer!r} already has an object {oid!r} in scenario "
+                f"{edit.view.name!r}; use a modify intervention to change it",
+                field="id",
+            )
+        geometry, props = iv.geometry, dict(iv.properties)
+    else:
+        current = edit.lookup(iv.layer, [oid])[oid]
+        if current is None:
+            raise iv.error(
+                f"layer {iv.layer!r} has no object {oid!r} in scenario {edit.view.name!r}",
+                field="id",
+            )
+        if iv.kind == "remove":
+            edit.remove(iv.layer, [oid])
+            edit.log("remove", iv.title, iv.rationale, layer=iv.layer, object_id=oid)
+            return oid
+        geometry = iv.geometry if iv.geometry is not None else current.geometry
+        props = {**current.properties, **iv.properties}
+    try:
+        edit.put(iv.layer, _chunk(iv.layer, [oid], [geometry], [props]))
+    except InputError as exc:  # name the intervention, keep the field
+        raise iv.error(exc.reason, field=exc.field) from None
+    edit.log(
+        iv.kind,
+        iv.title,
+        iv.rationale,
+        layer=iv.layer,
+        object_id=oid,
+        detail={"properties": sorted(iv.properties), "geometry": iv.geometry is not None},
+    )
+    return oid
+
+
+def _check_in_area(iv: Intervention, area) -> None:
+    if area is None:
+        return
+    minx, miny, maxx, maxy = iv.geometry.bounds
+    if not (minx >= area[0] and miny >= area[1] and maxx <= area[2] and maxy <= area[3]):
+        raise iv.error(
+            f"geometry {tuple(round(b, 1) for b in iv.geometry.bounds)} lies outside the "
+            f"twin's area {tuple(round(a, 1) for a in area)} (RD New); is its coordinate "
+            "reference system right?",
+            field="geometry",
+        )
+
+
+def _new_id(edit: ScenarioEdit, layer: str) -> str:
+    """An id for an added object without one: scenario, transaction and a counter."""
+    n = 1
+    while True:
+        oid = f"{edit.view.name}-{edit.txn}-{n}"
+        if edit.lookup(layer, [oid])[oid] is None:
+            return oid
+        n += 1
+
+
+def _chunk(layer: str, ids: list[str], geoms: list, props: list[dict[str, Any]]) -> FeatureChunk:
+    keys = sorted({k for p in props for k in p})
+    return FeatureChunk(
+        layer=layer,
+        ids=ids,
+        geometries=np.array(geoms, dtype=object),
+        columns={k: [p.get(k) for p in props] for k in keys},
+    )
+
+
+# ---------------------------------------------------------------------------- diff
+
+
+def diff_scenarios(store: GeoPackageStore, a: str, b: str | None = None) -> ScenarioDiff:
+    """Changes from ``a`` to ``b``; with one scenario, from what it is built on to it."""
+    if b is None:
+        vb = store.view(a)
+        if vb.is_baseline_head:
+            raise InputError("the baseline has no parent to compare with; name two scenarios")
+        va = vb.parent_view()
+    else:
+        va, vb = store.view(a), store.view(b)
+    return diff_views(store, va, vb)
+
+
+def diff_views(store: GeoPackageStore, va: View, vb: View) -> ScenarioDiff:
+    layers = {}
+    for layer in _vector_layers(store):
+        ids = sorted(store.candidate_ids(layer, va, vb))
+        if not ids:
+            continue
+        sa, sb = _present(store.contents(layer, ids, va)), _present(store.contents(layer, ids, vb))
+        found = ch.diff(sa, sb)
+        if found:
+            layers[layer] = found
+    params = ch.diff(store.parameters(view=va), store.parameters(view=vb))
+    return ScenarioDiff(va.ref, vb.ref, layers, params)
+
+
+def _present(contents: Mapping[str, dict | None]) -> dict[str, dict]:
+    return {k: v for k, v in contents.items() if v is not None}
+
+
+def _vector_layers(store: GeoPackageStore) -> list[str]:
+    return [i.name for i in store.layers() if i.kind == "vector"]
+
+
+# ---------------------------------------------------------------------------- merge, rebase
+
+
+def merge_scenarios(
+    store: GeoPackageStore,
+    source: str,
+    target: str,
+    *,
+    author: str = "",
+    resolutions: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> MergeReport:
+    """Bring the changes of ``source`` into ``target`` by a three-way merge with their
+    common ancestor. Objects both changed differently are conflicts: reported, never
+    resolved silently; ``resolutions`` ("layer/id" or "parameters/name" -> "ours" keeps
+    the target's, "theirs" takes the source's) settle them explicitly."""
+    ours, theirs = store.view(target), store.view(source)
+    if ours.frozen is not None:
+        raise InputError(f"{target} is a frozen version and never changes; merge into a scenario")
+    base = _common_ancestor(store, ours, theirs)
+    merged, params, resolved = _three_way(
+        store, base, ours, theirs, resolutions, f"merge {source} into {target}"
+    )
+    written: dict[str, int] = {}
+    with store.scenarios.edit(target, author=author, kind="scenario-merge") as edit:
+        for layer, (ids, desired, current) in merged.items():
+            n = _write_state(edit, layer, ids, desired, current)
+            if n:
+                written[layer] = n
+        n = _write_parameters(edit, params, store.parameters(view=ours))
+        if n:
+            written[PARAMETERS] = n
+        if written:
+            edit.log(
+                "merge",
+                title or f"Merged {source} into {target}",
+                "",
+                detail={"source": source, "written": written, "resolved": resolved},
+            )
+    return MergeReport(source, target, written, resolved)
+
+
+def rebase_scenario(
+    store: GeoPackageStore,
+    name: str,
+    *,
+    author: str = "",
+    resolutions: Mapping[str, str] | None = None,
+) -> MergeReport:
+    """Build a scenario on its parent's latest state (for the baseline: after re-imports),
+    keeping its own changes. An object the scenario changed that also changed in the parent
+    since is a conflict ("ours" keeps the scenario's, "theirs" takes the parent's)."""
+    ours = store.view(name)
+    if ours.frozen is not None:
+        raise InputError(f"{name} is a frozen version and never changes; rebase the scenario")
+    if ours.is_baseline_head:
+        raise InputError("the baseline has no parent to rebase onto")
+    old_parent = ours.parent_view()
+    new_parent = store.view_at(old_parent.branch, None)
+    info = store.scenarios.info(name)
+    if not info.parent_changed_since_base:
+        return MergeReport(info.parent or "", name, {}, 0)
+    merged, params, resolved = _three_way(
+        store, old_parent, ours, new_parent, resolutions, f"rebase {name}"
+    )
+    written: dict[str, int] = {}
+    with store.scenarios.edit(name, author=author, kind="scenario-rebase") as edit:
+        edit.rebase()
+        for layer, (ids, desired, _) in merged.items():
+            own = _present(store.contents(layer, ids, edit.view))
+            n = _write_state(edit, layer, ids, desired, own)
+            if n:
+                written[layer] = n
+        _write_parameters(edit, params, store.parameters(view=edit.view))
+        edit.log(
+            "rebase",
+            f"Rebased {name} onto the latest {info.parent}",
+            "",
+            detail={"old_base": info.base_transaction, "written": written, "resolved": resolved},
+        )
+    return MergeReport(info.parent or "", name, written, resolved)
+
+
+def _common_ancestor(store: GeoPackageStore, a: View, b: View) -> View:
+    """The state both views derive from: the nearest branch in both chains, as of the
+    earlier of the two transactions at which they see it."""
+    in_a = {lv.branch: lv.txn for lv in a.levels}
+    for lv in b.levels:
+        if lv.branch in in_a:
+            ta, tb = in_a[lv.branch], lv.txn
+            txn = tb if ta is None else ta if tb is None else min(ta, tb)
+            return store.view_at(lv.branch, txn)
+    raise AssertionError("every view ends in the baseline")
+
+
+def _three_way(store, base: View, ours: View, theirs: View, resolutions, what: str):
+    """Per layer (candidate ids, merged state, our state) and the merged parameters."""
+    resolutions = dict(resolutions or {})
+    conflicts: list[tuple[str, ch.Conflict]] = []
+    merged: dict[str, tuple[list[str], dict, dict]] = {}
+    resolved = 0
+    for layer in _vector_layers(store):
+        ids = sorted(
+            store.candidate_ids(layer, base, ours) | store.candidate_ids(layer, base, theirs)
+        )
+        if not ids:
+            continue
+        sb, so, st = (_present(store.contents(layer, ids, v)) for v in (base, ours, theirs))
+        result = ch.merge3(sb, so, st)
+        state = result.state
+        for c in result.conflicts:
+            choice = resolutions.pop(f"{layer}/{c.id}", None)
+            if choice is None:
+                conflicts.append((layer, c))
+                continue
+            state = _resolve(state, c, choice, f"{layer}/{c.id}")
+            resolved += 1
+        merged[layer] = (ids, state, so)
+    pb, po, pt = (store.parameters(view=v) for v in (base, ours, theirs))
+    presult = ch.merge3(pb, po, pt)
+    pstate = presult.state
+    for c in presult.conflicts:
+        choice = resolutions.pop(f"{PARAMETERS}/{c.id}", None)
+        if choice is None:
+            conflicts.append((PARAMETERS, c))
+            continue
+        pstate = _resolve(pstate, c, choice, f"{PARAMETERS}/{c.id}")
+        resolved += 1
+    if conflicts:
+        raise MergeConflicts(what, conflicts)
+    if resolutions:
+        raise InputError(
+            f"{what}: --resolve names objects that are not in conflict: "
+            + ", ".join(sorted(resolutions))
+        )
+    return merged, pstate, resolved
+
+
+def _resolve(state: dict, c: ch.Conflict, choice: str, key: str) -> dict:
+    if choice not in ("ours", "theirs"):
+        raise InputError(f"resolution of {key} must be 'ours' or 'theirs', not {choice!r}")
+    state = dict(state)
+    pick = c.ours if choice == "ours" else c.theirs
+    if pick is None:
+        state.pop(c.id, None)
+    else:
+        state[c.id] = pick
+    return state
+
+
+def _write_state(
+    edit: ScenarioEdit, layer: str, ids: list[str], desired: dict, current: dict
+) -> int:
+    """Make the scenario show ``desired`` for ``ids`` (``current`` is what it shows now):
+    objects equal to the parent's need no own version; others get one, or a tombstone."""
+    parent = _present(edit.store.contents(layer, ids, edit.parent))
+    revert, remove, put = [], [], []
+    for i in ids:
+        want = desired.get(i)
+        if want == current.get(i) and want == parent.get(i):
+            continue
+        if want == parent.get(i):
+            revert.append(i)
+        elif want is None:
+            remove.append(i)
+        elif want != current.get(i):
+            put.append(i)
+    if revert:
+        edit.revert(layer, revert)
+    if remove:
+        edit.remove(layer, remove)
+    if put:
+        geoms = gpkg_geometry.decode([desired[i]["geometry"] for i in put])
+        props = [{k: v for k, v in desired[i].items() if k != "geometry"} for i in put]
+        edit.put(layer, _chunk(layer, put, list(geoms), props))
+    return len(revert) + len(remove) + len(put)
+
+
+def _write_parameters(edit: ScenarioEdit, desired: dict, current: dict) -> int:
+    n = 0
+    for name in sorted(set(desired) | set(current)):
+        want = desired.get(name)
+        if want == current.get(name):
+            continue
+        if want is None:
+            edit.remove_parameter(name)
+        else:
+            edit.set_parameter(name, want["value"], want["unit"])
+        n += 1
+    return n
+
+
+def parse_resolutions(items: Iterable[str]) -> dict[str, str]:
+    """``LAYER/ID=ours|theirs`` strings (from the CLI) as a mapping."""
+    out = {}
+    for item in items:
+        key, sep, choice = item.rpartition("=")
+        if not sep or "/" not in key or choice not in ("ours", "theirs"):
+            raise InputError(f"--resolve {item!r}: expected LAYER/ID=ours or LAYER/ID=theirs")
+        out[key] = choice
+    return out
+
+
+__all__ = [
+    "ApplyReport",
+    "MergeConflicts",
+    "MergeReport",
+    "ScenarioDiff",
+    "apply_interventions",
+    "create_scenario",
+    "diff_scenarios",
+    "fork_scenario",
+    "freeze_scenario",
+    "merge_scenarios",
+    "rebase_scenario",
+    "verify_frozen",
+]
