@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from tweeling.cli import render
-from tweeling.core.errors import TweelingError
+from tweeling.cli.common import TwinOpt, console, run
+from tweeling.cli.common import user as _user
+from tweeling.cli.scenario_cmds import scenario_app
 
 app = typer.Typer(
     name="tweeling",
@@ -24,38 +22,7 @@ app = typer.Typer(
 )
 import_app = typer.Typer(help="Import a source into the twin's baseline.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
-
-console = Console()
-err = Console(stderr=True, soft_wrap=True)  # messages stay on one line for logs and grep
-
-TwinOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--twin",
-        "-t",
-        help="Twin workspace folder (default: the current folder "
-        "or the nearest one above it with twin.toml).",
-    ),
-]
-
-
-def _user() -> str:
-    try:
-        return os.environ.get("TWEELING_USER") or getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "unknown"
-
-
-def run(fn: Callable[[], Any]) -> Any:
-    """Run a command body: user errors get a clear message and exit code 1."""
-    try:
-        return fn()
-    except TweelingError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted:[/] nothing of the unfinished step was stored")
-        raise typer.Exit(130) from None
+app.add_typer(scenario_app, name="scenario")
 
 
 @app.command()
@@ -204,9 +171,13 @@ def features(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=0, help="At most this many features.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or geojson.")] = "table",
+    scenario: Annotated[
+        str | None,
+        typer.Option("--scenario", "-s", help="Show the layer in a scenario (NAME or NAME@LABEL)."),
+    ] = None,
     twin: TwinOpt = None,
 ) -> None:
-    """List a layer's features (current baseline, or --as-of a past time)."""
+    """List a layer's features (current baseline, a scenario, or --as-of a past time)."""
     from tweeling.cli.parse import parse_bbox, parse_where
     from tweeling.core.errors import InputError
     from tweeling.core.timeaxis import parse_time
@@ -220,7 +191,9 @@ def features(
         with open_workspace(twin) as ws:
             schema = ws.store.schema(layer)
             filters = parse_where(where or [], schema)
-            rows = ws.store.features(layer, bbox=box, where=filters, as_of=when, limit=limit)
+            rows = ws.store.features(
+                layer, bbox=box, where=filters, as_of=when, limit=limit, scenario=scenario
+            )
             if fmt == "geojson":
                 render.geojson(sys.stdout, rows)
             else:

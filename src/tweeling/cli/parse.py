@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from tweeling.core.errors import InputError
 from tweeling.core.features import FieldType, LayerSchema
 
@@ -33,16 +35,29 @@ def parse_point(text: str) -> tuple[float, float]:
 
 def parse_where(items: list[str], schema: LayerSchema) -> dict[str, Any]:
     """``field=value`` filters, values converted to the field's declared type."""
+    return parse_assignments(items, schema, "filter")
+
+
+def parse_assignments(
+    items: list[str], schema: LayerSchema, what: str, *, empty_is_null: bool = False
+) -> dict[str, Any]:
+    """``field=value`` pairs, values converted to the field's declared type (JSON fields
+    parse JSON); with ``empty_is_null``, ``field=`` clears the value."""
     out: dict[str, Any] = {}
     for item in items:
         field, sep, raw = item.partition("=")
         if not sep:
-            raise InputError(f"filter {item!r}: expected field=value")
+            raise InputError(f"{what} {item!r}: expected field=value")
         ftype = schema.fields.get(field)
         if ftype is None:
             raise InputError(f"layer {schema.name!r} has no field {field!r}", field=field)
+        if empty_is_null and raw == "":
+            out[field] = None
+            continue
         try:
-            if ftype is FieldType.INTEGER:
+            if ftype is FieldType.JSON:
+                out[field] = orjson.loads(raw)
+            elif ftype is FieldType.INTEGER:
                 out[field] = int(raw)
             elif ftype is FieldType.REAL:
                 out[field] = float(raw)
@@ -52,8 +67,38 @@ def parse_where(items: list[str], schema: LayerSchema) -> dict[str, Any]:
                 out[field] = raw.lower() in ("true", "1")
             else:
                 out[field] = raw
-        except ValueError:
+        except ValueError:  # orjson's JSONDecodeError is a ValueError too
             raise InputError(
-                f"filter {item!r}: {raw!r} is not a valid {ftype.value}", field=field
+                f"{what} {item!r}: {raw!r} is not a valid {ftype.value}", field=field
             ) from None
     return out
+
+
+def parse_value(text: str) -> Any:
+    """A parameter value from the command line: a number, true/false, else the text."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_geometry(text: str, crs: str | None):
+    """A geometry given as WKT or GeoJSON text, in ``crs`` (default RD New), into RD New."""
+    import shapely
+    import shapely.geometry
+
+    from tweeling.core.crs import RD_NEW, normalise_crs, transform_to_rd
+
+    try:
+        if text.lstrip().startswith("{"):
+            geom = shapely.geometry.shape(orjson.loads(text))
+        else:
+            geom = shapely.from_wkt(text)
+    except Exception as exc:  # shapely and orjson raise several types for malformed input
+        raise InputError(f"--geometry cannot be read as WKT or GeoJSON: {exc}") from None
+    return transform_to_rd(geom, normalise_crs(crs or RD_NEW))

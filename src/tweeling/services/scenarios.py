@@ -260,7 +260,10 @@ def diff_scenarios(store: GeoPackageStore, a: str, b: str | None = None) -> Scen
         vb = store.view(a)
         if vb.is_baseline_head:
             raise InputError("the baseline has no parent to compare with; name two scenarios")
-        va = vb.parent_view()
+        parent = vb.parent_view()
+        info = store.scenarios.info(vb.name)
+        label = f"{info.parent} as of transaction {parent.levels[0].txn}"
+        va = View(label, parent.name, parent.branch, parent.levels)
     else:
         va, vb = store.view(a), store.view(b)
     return diff_views(store, va, vb)
