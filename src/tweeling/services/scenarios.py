@@ -449,14 +449,14 @@ def _write_state(
     parent = _present(edit.store.contents(layer, ids, edit.parent))
     revert, remove, put = [], [], []
     for i in ids:
-        want = desired.get(i)
-        if want == current.get(i) and want == parent.get(i):
+        want, now, before = desired.get(i), current.get(i), parent.get(i)
+        if want == now:
             continue
-        if want == parent.get(i):
+        if want == before:
             revert.append(i)
         elif want is None:
             remove.append(i)
-        elif want != current.get(i):
+        else:
             put.append(i)
     if revert:
         edit.revert(layer, revert)

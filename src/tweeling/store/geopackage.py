@@ -48,6 +48,7 @@ from tweeling.store.gpkg_views import Level, View
 from tweeling.store.prepare import PreparedChunk, prepare_chunk
 
 CHUNK = 5000
+AREA_MARGIN_M = 1000.0  # default twin area: the layers' extent plus this margin
 
 
 class GeoPackageStore:
@@ -433,8 +434,9 @@ class GeoPackageStore:
         return View(ref, name[0], branch, gpkg_views.chain(self._con, branch, txn))
 
     def area_of_interest(self) -> Bbox | None:
-        """The twin's area (RD New): set by its builder, else the extent of all its layers.
-        Scenario interventions must lie inside it."""
+        """The twin's area (RD New): set by its builder, else the extent of all its layers
+        widened by :data:`AREA_MARGIN_M` (room for plans at the edge). Scenario
+        interventions must lie inside it."""
         row = self._con.execute("SELECT value FROM tw_meta WHERE key = 'area'").fetchone()
         if row is not None:
             return tuple(orjson.loads(row[0]))
@@ -449,11 +451,12 @@ class GeoPackageStore:
             for r in self._con.execute("SELECT name FROM tw_layers WHERE kind = 'raster'")
         ]
         boxes = [tuple(ext), *raster]
+        m = AREA_MARGIN_M
         return (
-            min(b[0] for b in boxes),
-            min(b[1] for b in boxes),
-            max(b[2] for b in boxes),
-            max(b[3] for b in boxes),
+            min(b[0] for b in boxes) - m,
+            min(b[1] for b in boxes) - m,
+            max(b[2] for b in boxes) + m,
+            max(b[3] for b in boxes) + m,
         )
 
     def set_area_of_interest(self, bbox: Bbox) -> None:
