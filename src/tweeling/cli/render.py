@@ -220,6 +220,14 @@ def demo_summary(console: Console, ws, reports: list[WriteReport], seconds: floa
     layers(console, infos)
     local = [i for i in infos if i.name in ("buildings", "bgt_pand", "ahn_dtm")]
     console.print(f"Delft demo extent (buildings, BGT, AHN): {_extent(union_extent(local))}")
+    console.print(f"Twin area (for scenarios): {_extent(ws.store.area_of_interest())}")
+    scenarios = ws.store.scenarios.list()
+    if scenarios:
+        console.print(
+            "Example scenarios: "
+            + ", ".join(s.name for s in scenarios)
+            + " (see 'tweeling scenario list' and 'tweeling scenario show NAME')"
+        )
     total = sum(r.total.added + r.total.changed for r in reports)
     console.print(
         f"[bold green]Built the Delft demo twin[/] in {ws.root} in {seconds:.1f} s "

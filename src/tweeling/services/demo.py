@@ -9,7 +9,9 @@ from pathlib import Path
 
 from tweeling.core.errors import InputError
 from tweeling.services.importing import import_source
+from tweeling.services.scenarios import apply_interventions, create_scenario
 from tweeling.services.workspace import CONFIG, Workspace, init_workspace, open_workspace
+from tweeling.sources.interventions import read_interventions
 from tweeling.store.base import WriteReport
 
 # What the demo imports: (source kind, files relative to the data folder, options).
@@ -31,6 +33,31 @@ DEMO_SOURCES: list[tuple[str, list[str], dict]] = [
         {"repair": True},
     ),
     ("imro", ["imro/*.gml"], {}),
+]
+
+# The demo's area: its local layers' extent plus a margin for plans around the city (wind
+# turbines at its edge, say); scenario interventions must lie inside it.
+AREA_LAYERS = ("buildings", "bgt_pand", "ahn_dtm")
+AREA_MARGIN_M = 2000.0
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "scenarios"
+# Example scenarios (illustrative, not real plans): (name, interventions file, description).
+DEMO_SCENARIOS: list[tuple[str, str, str]] = [
+    (
+        "example-housing-block",
+        "housing-block.yaml",
+        "Example: a four-storey housing block on an open plot (illustrative)",
+    ),
+    (
+        "example-taller-building",
+        "taller-building.yaml",
+        "Example: an existing building raised from 6 to 24 m (illustrative)",
+    ),
+    (
+        "example-cycle-path",
+        "cycle-path-through-green.yaml",
+        "Example: a green strip becomes a cycle path (illustrative)",
+    ),
 ]
 
 
@@ -89,7 +116,39 @@ def build_demo(
         for kind, files, options in sources:
             log(f"importing {kind}: {', '.join(f.name for f in files)}")
             reports += import_source(ws, kind, files, options=options, user=user, on_batch=on_batch)
+        ws.store.set_area_of_interest(demo_area(ws))
+        add_example_scenarios(ws, user=user, log=log)
     except BaseException:
         ws.close()
         raise
     return ws, reports, time.perf_counter() - start
+
+
+def demo_area(ws: Workspace) -> tuple[float, float, float, float]:
+    boxes = [ws.store.layer(name).extent for name in AREA_LAYERS]
+    m = AREA_MARGIN_M
+    return (
+        min(b[0] for b in boxes) - m,
+        min(b[1] for b in boxes) - m,
+        max(b[2] for b in boxes) + m,
+        max(b[3] for b in boxes) + m,
+    )
+
+
+def add_example_scenarios(
+    ws: Workspace, *, user: str = "", log: Callable[[str], None] = lambda s: None
+) -> list[str]:
+    """Create the example scenarios that are missing (existing ones are left as they are)."""
+    existing = {s.name for s in ws.store.scenarios.list()}
+    made = []
+    for name, filename, description in DEMO_SCENARIOS:
+        if name in existing:
+            continue
+        path = EXAMPLES / filename
+        interventions = read_interventions(path)
+        create_scenario(ws.store, name, author=user or "tweeling demo", description=description)
+        apply_interventions(ws.store, name, interventions, author=user, path=str(path))
+        ws.store.scenarios.set_status(name, "shared", author=user)
+        log(f"example scenario {name}: {len(interventions)} interventions from {filename}")
+        made.append(name)
+    return made
