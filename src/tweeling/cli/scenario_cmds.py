@@ -123,7 +123,10 @@ def apply(
 
     def body():
         interventions = read_interventions(path, crs=crs)
-        with _store(twin) as ws:
+        with (
+            _store(twin) as ws,
+            console.status(f"Applying {len(interventions)} interventions to {name} …"),
+        ):
             report = apply_interventions(
                 ws.store, name, interventions, author=user(), path=str(path)
             )
@@ -347,7 +350,7 @@ def freeze(
     from tweeling.services.scenarios import freeze_scenario
 
     def body():
-        with _store(twin) as ws:
+        with _store(twin) as ws, console.status(f"Hashing everything {name} shows …"):
             v = freeze_scenario(ws.store, name, label, author=user(), note=note)
         console.print(f"Frozen [bold]{v.ref}[/] sha256:{v.hash}")
 
@@ -364,7 +367,7 @@ def verify(
     from tweeling.services.scenarios import verify_frozen
 
     def body():
-        with _store(twin) as ws:
+        with _store(twin) as ws, console.status(f"Hashing everything {ref} shows …"):
             recorded, now = verify_frozen(ws.store, ref)
         if recorded != now:
             raise TweelingError(

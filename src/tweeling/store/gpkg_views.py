@@ -27,8 +27,9 @@ import orjson
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.features import LayerSchema
 from tweeling.store.base import Bbox
-from tweeling.store.gpkg_read import VERSION_COLS, current_sql, versions_sql
+from tweeling.store.gpkg_read import VERSION_COLS, current_sql, field_type, versions_sql
 from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
+from tweeling.store.values import column_value
 
 BASELINE_NAME = "baseline"
 _PART = 900  # ids per IN (...) list: below SQLite's default limit of bound parameters
@@ -310,9 +311,6 @@ def lookup(
 
 
 def _matches(schema: LayerSchema, row: tuple, where: Mapping[str, Any]) -> bool:
-    from tweeling.store.gpkg_read import field_type
-    from tweeling.store.values import column_value
-
     props = orjson.loads(row[3])
     for field, value in where.items():
         ftype = field_type(schema, field)
