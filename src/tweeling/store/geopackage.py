@@ -78,6 +78,9 @@ class GeoPackageStore:
         self._txn_sources: dict[int, str] = {}
         # Ids each scenario level holds, per (layer, level): valid while the file is unchanged.
         self._ids_cache: dict[tuple[str, Level], frozenset[str]] = {}
+        self._decided_cache: dict[tuple, tuple] = {}
+        self._views: dict[str | None, View] = {}
+        self._catalog: gpkg_views.Catalog | None = None
         self._cache_version: int | None = None
         self.scenarios = GpkgScenarios(self)
 
@@ -170,7 +173,7 @@ class GeoPackageStore:
     ) -> WriteReport:
         """Import a batch as one transaction; idempotent for unchanged records."""
         moved: list[Path] = []
-        self._schemas.clear()
+        self._changed()
         with _no_cyclic_gc(), self._transaction() as con:
             now = utc_now()
             txn = con.execute(
@@ -204,7 +207,7 @@ class GeoPackageStore:
                 for path in moved:
                     path.unlink(missing_ok=True)
                 raise
-        self._schemas.clear()
+        self._changed()
         return report
 
     def _write_raster(
@@ -314,11 +317,10 @@ class GeoPackageStore:
         box = _box(bbox)
         skipped = 0
         yielded = 0
-        for cursor, from_versions, hidden in self._cursors(schema, bbox, where, as_of, scenario):
-            while True:
-                rows = cursor.fetchmany(1000)
+        for batches, from_versions, hidden in self._cursors(schema, bbox, where, as_of, scenario):
+            for rows in batches:
                 if not rows:
-                    break
+                    continue
                 geoms = gpkg_geometry.decode([r[1] for r in rows])
                 keep = (
                     np.ones(len(rows), dtype=bool)
@@ -348,20 +350,20 @@ class GeoPackageStore:
                 )
             yield from gpkg_views.cursors(
                 self._con,
-                gpkg_views.Catalog(self._con),
+                self._cat(),
                 schema,
                 view,
                 bbox=bbox,
                 where=where,
-                hidden_at=self._ids_at,
+                decided=lambda layer, levels: self._decided(layer, levels, self._ids_at),
             )
             return
         if as_of is None:
             sql, params = current_sql(schema, bbox=bbox, where=where)
-            yield self._con.execute(sql, params), False, frozenset()
+            yield gpkg_views.batches(self._con.execute(sql, params)), False, frozenset()
             return
         sql, params = versions_sql(schema, *_as_of_conds(as_of), bbox=bbox, where=where)
-        yield self._con.execute(sql, params), True, frozenset()
+        yield gpkg_views.batches(self._con.execute(sql, params)), True, frozenset()
 
     def count(
         self,
@@ -386,7 +388,7 @@ class GeoPackageStore:
                 raise InputError("--as-of cannot be combined with a scenario")
             return gpkg_views.count(
                 self._con,
-                gpkg_views.Catalog(self._con),
+                self._cat(),
                 schema,
                 view,
                 where=where,
@@ -421,7 +423,15 @@ class GeoPackageStore:
     def view(self, scenario: str | None) -> View:
         """The chain of branch levels a scenario reference reads (see store.gpkg_views)."""
         self._check_cache()
-        return gpkg_views.resolve(self._con, scenario)
+        view = self._views.get(scenario)
+        if view is None:
+            view = self._views[scenario] = gpkg_views.resolve(self._con, scenario)
+        return view
+
+    def _cat(self) -> gpkg_views.Catalog:
+        if self._catalog is None:
+            self._catalog = gpkg_views.Catalog(self._con)
+        return self._catalog
 
     def view_at(self, branch: int, txn: int | None) -> View:
         """The view of a branch as of a transaction (``None``: its latest state)."""
@@ -493,7 +503,7 @@ class GeoPackageStore:
         return out
 
     def _lookup_rows(self, schema: LayerSchema, view: View, ids: list[str]) -> dict:
-        return gpkg_views.lookup(self._con, gpkg_views.Catalog(self._con), schema, view, ids)
+        return gpkg_views.lookup(self._con, self._cat(), schema, view, ids)
 
     def contents(self, layer: str, ids: list[str], view: View) -> dict[str, dict[str, Any] | None]:
         """Each id's content in a view, as compared by diffs and merges: the attributes
@@ -508,9 +518,7 @@ class GeoPackageStore:
         """Ids of the objects in which two views of a layer may differ (in proportion to
         the changes between them, not to the layer)."""
         self._check_cache()
-        return gpkg_views.candidate_ids(
-            self._con, gpkg_views.Catalog(self._con), layer, a, b, self._ids_at
-        )
+        return gpkg_views.candidate_ids(self._con, self._cat(), layer, a, b, self._ids_at)
 
     def parameters(self, scenario: str | None = None, *, view: View | None = None) -> dict:
         return gpkg_views.parameters(self._con, view or self.view(scenario))
@@ -524,7 +532,14 @@ class GeoPackageStore:
             self.schema(r[0])
             for r in self._con.execute("SELECT name FROM tw_layers WHERE kind = 'vector'")
         ]
-        return gpkg_views.content_hash(self._con, gpkg_views.Catalog(self._con), view, schemas)
+        return gpkg_views.content_hash(self._con, self._cat(), view, schemas)
+
+    def _decided(self, layer: str, levels: tuple[Level, ...], hidden_at) -> tuple:
+        key = (layer, levels)
+        found = self._decided_cache.get(key)
+        if found is None:
+            found = self._decided_cache[key] = gpkg_views.decided_before(layer, levels, hidden_at)
+        return found
 
     def _ids_at(self, layer: str, level: Level) -> frozenset[str]:
         key = (layer, level)
@@ -537,12 +552,18 @@ class GeoPackageStore:
         """Forget cached scenario facts when another process changed the file."""
         version = self._con.execute("PRAGMA data_version").fetchone()[0]
         if version != self._cache_version:
-            self._ids_cache.clear()
+            self._forget()
             self._cache_version = version
+
+    def _forget(self) -> None:
+        self._ids_cache.clear()
+        self._decided_cache.clear()
+        self._views.clear()
+        self._catalog = None
 
     def _changed(self) -> None:
         """This connection changed the file: cached scenario facts may be stale."""
-        self._ids_cache.clear()
+        self._forget()
         self._schemas.clear()
 
     def _feature(

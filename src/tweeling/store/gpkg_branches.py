@@ -25,6 +25,7 @@ from tweeling.core.features import FeatureChunk
 from tweeling.core.timeaxis import to_text, utc_now
 from tweeling.store import gpkg_views
 from tweeling.store.base import FrozenVersion, InterventionRecord, ScenarioInfo, StoredFeature
+from tweeling.store.gpkg_read import HASH
 from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
 from tweeling.store.gpkg_views import BASELINE_NAME, View, parse_ref
 from tweeling.store.prepare import prepare_chunk
@@ -301,9 +302,9 @@ class GpkgScenarios:
                 vt = quote(versions_table(layer))
                 con.execute(
                     f"DELETE FROM {quote(versions_table(layer) + '_rtree')} WHERE id IN "
-                    f"(SELECT vid FROM {vt} WHERE branch = {b})"
+                    f"(SELECT vid FROM {vt} WHERE branch = {b} AND branch <> {BASELINE})"
                 )
-                con.execute(f"DELETE FROM {vt} WHERE branch = {b}")
+                con.execute(f"DELETE FROM {vt} WHERE branch = {b} AND branch <> {BASELINE}")
             for table in ("tw_parameters", "tw_interventions", "tw_branch_bases"):
                 con.execute(f"DELETE FROM {table} WHERE branch = ?", (b,))
             con.execute("DELETE FROM tw_branches WHERE id = ?", (b,))
@@ -366,7 +367,7 @@ class ScenarioEdit:
             zip(ids, prepared.blobs, prepared.props, prepared.hashes, strict=True)
         ):
             before = parent.get(tw_id)
-            if before is not None and before[10] == digest:
+            if before is not None and before[HASH] == digest:
                 continue  # back to the parent's content: no own version needed
             box = prepared.boxes[i]
             box_vals = [None] * 4 if np.isnan(box[0]) else [float(b) for b in box]

@@ -5,7 +5,7 @@ Two row shapes come out (callers know which they asked for):
 * current rows: ``fid, geom, tw_id, tw_vid, tw_txn, valid_from, valid_to, recorded_at,
   record_end, <typed field columns>`` (the baseline as GDAL sees it: no join needed);
 * version rows (:data:`VERSION_COLS`): ``vid, geom, tw_id, props, txn_from, source,
-  valid_from, valid_to, recorded_at, record_end, hash, deleted``.
+  valid_from, valid_to, recorded_at, record_end, hash, deleted, branch, txn_to``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ _TIME_COLS = ("txn_from", "source", "valid_from", "valid_to", "recorded_at", "re
 VERSION_COLS = (
     "v.vid, v.geom, v.tw_id, v.props, "
     + ", ".join(f"v.{c}" for c in _TIME_COLS)
-    + ", v.hash, v.deleted"
+    + ", v.hash, v.deleted, v.branch, v.txn_to"
 )
-VERSION_ROW_LEN = 12
+# Positions in a version row beyond the StoredFeature fields.
+HASH, DELETED, BRANCH, TXN_TO = 10, 11, 12, 13
 
 _BOX = "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
 
@@ -97,12 +98,12 @@ def versions_sql(
 
     ``spatial`` says how a bbox is found: ``"rtrees"`` through both spatial indexes (current
     baseline versions sit in the layer's R-tree, all others in the versions R-tree), or
-    ``"columns"`` by the stored envelope columns (for the few versions of one scenario,
-    found by the branch index).
+    ``"versions"`` through the versions R-tree only (scenario versions are all there).
     """
     name = schema.name
     conds = list(conds)
     params = list(params)
+    frm = f"{quote(versions_table(name))} v"
     if live_only:
         conds.append("v.deleted = 0")
     if bbox is not None:
@@ -115,13 +116,18 @@ def versions_sql(
             )
             params += box_params(bbox) * 2
         else:
-            conds.append("v.minx <= ? AND v.maxx >= ? AND v.miny <= ? AND v.maxy >= ?")
-            params += box_params(bbox)
+            # CROSS JOIN makes SQLite start from the R-tree, not from the branch index.
+            frm = (
+                f"{quote(versions_table(name) + '_rtree')} r CROSS JOIN "
+                f"{quote(versions_table(name))} v ON v.vid = r.id"
+            )
+            conds.insert(0, _BOX)
+            params = box_params(bbox) + params
     for field, value in (where or {}).items():
         conds.append("json_extract(v.props, ?) IS ?")
         params += ["$." + json_key(field), column_value(field_type(schema, field), value)]
     order = "v.vid" if bbox is None else None
-    return _finish(VERSION_COLS, f"{quote(versions_table(name))} v", conds, params, order, count)
+    return _finish(VERSION_COLS, frm, conds, params, order, count)
 
 
 def _finish(cols, frm, conds, params, order, count) -> tuple[str, list[Any]]:

@@ -27,7 +27,15 @@ import orjson
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.features import LayerSchema
 from tweeling.store.base import Bbox
-from tweeling.store.gpkg_read import VERSION_COLS, current_sql, field_type, versions_sql
+from tweeling.store.gpkg_read import (
+    BRANCH,
+    DELETED,
+    TXN_TO,
+    VERSION_COLS,
+    current_sql,
+    field_type,
+    versions_sql,
+)
 from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
 from tweeling.store.values import column_value
 
@@ -134,9 +142,10 @@ def base_of(con: sqlite3.Connection, branch: int, txn: int | None) -> int:
 
 def level_conds(level: Level, alias: str = "v") -> tuple[list[str], list[Any]]:
     """Conditions selecting the versions a level holds (live ones and tombstones)."""
-    # The branch id is inlined, not bound: only then can SQLite see that the condition
-    # implies the partial index's ``branch <> 0``.
     conds = [f"{alias}.branch = {int(level.branch)}"]
+    if level.branch != BASELINE:
+        # SQLite uses a partial index only when the query repeats its condition literally.
+        conds.append(f"{alias}.branch <> {BASELINE}")
     if level.txn is None:
         return [*conds, f"{alias}.txn_to IS NULL"], []
     return (
@@ -198,25 +207,64 @@ def cursors(
     *,
     bbox: Bbox | None,
     where: Mapping[str, Any] | None,
-    hidden_at: IdsAt,
-) -> Iterator[tuple[sqlite3.Cursor, bool, frozenset[str]]]:
-    """Per level, nearest first: (cursor of its live rows, rows are version rows, ids that
-    nearer levels decided and this level's rows must therefore skip)."""
+    decided: Callable[[str, tuple[Level, ...]], tuple[list[frozenset[str]], frozenset[str]]],
+) -> Iterator[tuple[Iterator[list[tuple]], bool, frozenset[str]]]:
+    """Row batches of a read, each with: rows are version rows, and the ids to skip in
+    them (decided by a nearer level).
+
+    All scenario levels come from one query (through the versions R-tree for a bbox); each
+    row is kept when its level holds it at that level's transaction and no nearer level
+    decided its object. Then the baseline level, skipping every object a scenario decided.
+    """
+    upper = [cat.normalise(schema.name, lv) for lv in view.upper]
     hidden: frozenset[str] = frozenset()
-    for level in view.upper:
-        level = cat.normalise(schema.name, level)
-        conds, params = level_conds(level)
-        sql, params = versions_sql(schema, conds, params, bbox=bbox, where=where, spatial="columns")
-        yield con.execute(sql, params), True, hidden
-        hidden = hidden | hidden_at(schema.name, level)
+    if upper:
+        branches = ",".join(str(int(lv.branch)) for lv in upper)
+        sql, params = versions_sql(
+            schema,
+            [f"v.branch IN ({branches})", f"v.branch <> {BASELINE}"],
+            [],
+            bbox=bbox,
+            where=where,
+            spatial="versions",
+        )
+        depth = {lv.branch: i for i, lv in enumerate(upper)}
+        before, hidden = decided(schema.name, tuple(upper))  # see decided_before
+        rows = []
+        for row in con.execute(sql, params):
+            i = depth[row[BRANCH]]
+            txn = upper[i].txn
+            if txn is None:
+                live = row[TXN_TO] is None
+            else:
+                live = row[4] <= txn and (row[TXN_TO] is None or row[TXN_TO] > txn)
+            if live and row[2] not in before[i]:
+                rows.append(row)
+        yield iter([rows]), True, frozenset()
     root = cat.normalise(schema.name, view.root)
     if root.txn is None:
         sql, params = current_sql(schema, bbox=bbox, where=where)
-        yield con.execute(sql, params), False, hidden
+        yield batches(con.execute(sql, params)), False, hidden
     else:
         conds, params = level_conds(root)
         sql, params = versions_sql(schema, conds, params, bbox=bbox, where=where)
-        yield con.execute(sql, params), True, hidden
+        yield batches(con.execute(sql, params)), True, hidden
+
+
+def decided_before(
+    layer: str, levels: tuple[Level, ...], hidden_at: IdsAt
+) -> tuple[list[frozenset[str]], frozenset[str]]:
+    """Per level, the ids nearer levels decide; and the ids all the levels decide."""
+    hidden: frozenset[str] = frozenset()
+    before = []
+    for lv in levels:
+        before.append(hidden)
+        hidden = hidden | hidden_at(layer, lv)
+    return before, hidden
+
+
+def batches(cursor: sqlite3.Cursor, size: int = 1000) -> Iterator[list[tuple]]:
+    return iter(lambda: cursor.fetchmany(size), [])
 
 
 def count(
@@ -278,7 +326,7 @@ def lookup(
                 live_only=False,
             )
             for row in con.execute(sql, p):
-                out[row[2]] = None if row[11] else row
+                out[row[2]] = None if row[DELETED] else row
                 remaining.discard(row[2])
     root = cat.normalise(schema.name, view.root)
     for part in _parts(sorted(remaining)):
@@ -355,8 +403,10 @@ def touched_between(
     lo = min(known)
     hi = None if len(known) < 2 else max(known)
     upper = "" if hi is None else " AND {col} <= ?"
+    scenario = f" AND branch <> {BASELINE}" if branch != BASELINE else ""
     sql = (
-        f"SELECT tw_id FROM {quote(versions_table(layer))} WHERE branch = {int(branch)} AND "
+        f"SELECT tw_id FROM {quote(versions_table(layer))} "
+        f"WHERE branch = {int(branch)}{scenario} AND "
         f"((txn_from > ?{upper.format(col='txn_from')}) OR "
         f"(txn_to > ?{upper.format(col='txn_to')}))"
     )
