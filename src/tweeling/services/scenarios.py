@@ -271,7 +271,7 @@ def diff_scenarios(store: GeoPackageStore, a: str, b: str | None = None) -> Scen
 
 def diff_views(store: GeoPackageStore, va: View, vb: View) -> ScenarioDiff:
     layers = {}
-    for layer in _vector_layers(store):
+    for layer in store.vector_layers():
         ids = sorted(store.candidate_ids(layer, va, vb))
         if not ids:
             continue
@@ -285,10 +285,6 @@ def diff_views(store: GeoPackageStore, va: View, vb: View) -> ScenarioDiff:
 
 def _present(contents: Mapping[str, dict | None]) -> dict[str, dict]:
     return {k: v for k, v in contents.items() if v is not None}
-
-
-def _vector_layers(store: GeoPackageStore) -> list[str]:
-    return [i.name for i in store.layers() if i.kind == "vector"]
 
 
 # ---------------------------------------------------------------------------- merge, rebase
@@ -392,7 +388,7 @@ def _three_way(store, base: View, ours: View, theirs: View, resolutions, what: s
     conflicts: list[tuple[str, ch.Conflict]] = []
     merged: dict[str, tuple[list[str], dict, dict]] = {}
     resolved = 0
-    for layer in _vector_layers(store):
+    for layer in store.vector_layers():
         ids = sorted(
             store.candidate_ids(layer, base, ours) | store.candidate_ids(layer, base, theirs)
         )

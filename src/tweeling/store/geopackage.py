@@ -128,6 +128,15 @@ class GeoPackageStore:
             self._schemas[layer] = LayerSchema.from_dict(orjson.loads(row[0]))
         return self._schemas[layer]
 
+    def vector_layers(self) -> list[str]:
+        """Names of the vector layers (cheap: no counting)."""
+        return [
+            r[0]
+            for r in self._con.execute(
+                "SELECT name FROM tw_layers WHERE kind = 'vector' ORDER BY name"
+            )
+        ]
+
     def layers(self) -> list[LayerInfo]:
         names = [r[0] for r in self._con.execute("SELECT name FROM tw_layers ORDER BY name")]
         return [self.layer(n) for n in names]
@@ -528,10 +537,7 @@ class GeoPackageStore:
         return self._content_hash(view or self.view(scenario))
 
     def _content_hash(self, view: View) -> str:
-        schemas = [
-            self.schema(r[0])
-            for r in self._con.execute("SELECT name FROM tw_layers WHERE kind = 'vector'")
-        ]
+        schemas = [self.schema(name) for name in self.vector_layers()]
         return gpkg_views.content_hash(self._con, self._cat(), view, schemas)
 
     def _decided(self, layer: str, levels: tuple[Level, ...], hidden_at) -> tuple:
