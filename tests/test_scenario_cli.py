@@ -47,6 +47,8 @@ def diff_counts(twin, *refs) -> dict:
 
 
 def test_demo_has_its_example_scenarios(demo_twin):
+    info = " ".join(ok("info", "--twin", demo_twin).split())
+    assert "scenarios: example-housing-block (shared)" in info
     out = ok("scenario", "list", "--twin", demo_twin)
     for name in ("example-housing-block", "example-taller-building", "example-cycle-path"):
         assert name[:10] in out

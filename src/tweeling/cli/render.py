@@ -112,7 +112,7 @@ def info(console: Console, ws) -> None:
     console.print(f"store: {ws.store.path}  CRS: {ws.config['twin']['crs']} (RD New + NAP)")
     console.print(f"extent of all layers: {_extent(union_extent(infos))}")
     layers(console, infos)
-    txns = ws.store.transactions()
+    txns = [t for t in ws.store.transactions() if t["kind"] == "import"]
     table = Table(title="Imports")
     for col in ("txn", "at (UTC)", "source", "user", "added", "changed", "unchanged", "ended"):
         table.add_column(col)
@@ -123,6 +123,12 @@ def info(console: Console, ws) -> None:
             str(t["transaction"]), t["at"][:19], t["source"] or "", t["user"] or "", *map(str, sums)
         )
     console.print(table)
+    scenarios = ws.store.scenarios.list()
+    console.print(
+        f"scenarios: {', '.join(f'{s.name} ({s.status})' for s in scenarios)}"
+        if scenarios
+        else "scenarios: none ('tweeling scenario create NAME')"
+    )
 
 
 def features_table(console: Console, layer: str, rows: Iterable[StoredFeature]) -> None:
