@@ -579,3 +579,30 @@ def test_deep_read_costs_follow_changes_not_depth(ws):
     start = time.perf_counter()
     list(st.features("houses", scenario="l4", bbox=(85000, 447500, 85100, 447510)))
     assert time.perf_counter() - start < 5  # sanity only; speed is measured in benchmarks/
+
+
+def test_a_format_1_twin_is_migrated_when_opened(tmp_path):
+    """Twins made before scenarios existed get the scenario tables on first open."""
+    root = tmp_path / "old"
+    with init_workspace(root) as w:
+        seed_twin(w)
+        con = w.store._con
+        for table in ("tw_branch_bases", "tw_interventions", "tw_parameters", "tw_frozen"):
+            con.execute(f"DROP TABLE {table}")
+        con.execute('DROP INDEX "tw_houses_versions_branch"')
+        for table, column in (
+            ("tw_layers", "changed_txn"),
+            ("tw_branches", "updated_at"),
+            ("tw_branches", "head_txn"),
+        ):
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        con.execute("UPDATE tw_meta SET value = '1' WHERE key = 'store_format'")
+    with open_workspace(root) as w:
+        sc.create_scenario(w.store, "plan")
+        sc.apply_interventions(w.store, "plan", [remove("h1")])
+        assert "h1" not in state(w.store, "plan") and len(state(w.store, None)) == 30
+        plan = w.store._con.execute(
+            "EXPLAIN QUERY PLAN SELECT tw_id FROM tw_houses_versions WHERE branch = 1 "
+            "AND branch <> 0"
+        ).fetchall()
+        assert "tw_houses_versions_branch" in str(plan)
