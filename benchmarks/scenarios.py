@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/scenarios.py [--sizes 10000,1000000] [--interventions 1000]
 
-Per twin size N (synthetic buildings, imported once and cached in ``--out``; each run works
-on a fresh copy of that twin):
+Per twin size N (synthetic buildings, imported once and cached in ``--out``/scenarios; each run
+works on a fresh copy of that twin):
 
 1. Creating a scenario and applying ``--interventions`` interventions (60 % modify, 20 % add,
    20 % remove, all distinct objects) in one transaction — should cost the same at any N.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -138,6 +139,7 @@ def bench_size(n: int, args, ogr2ogr: str) -> dict:
         peer_out.unlink(missing_ok=True)
         ogr.append(iq.run_measured([ogr2ogr, "-f", "GPKG", str(peer_out), str(gpkg), LAYER])[0])
         fcopy.append(timed(shutil.copyfile, gpkg, args.out / f"copy-{n}.gpkg")[0])
+        os.sync()  # the copies' write-back must not land in the scenario's first commit
         with open_workspace(twin) as ws:
             ivs = interventions(ws.store, create_ids)  # not timed: making the objects
             t, _ = timed(sc.create_scenario, ws.store, f"c{k}", author="bench")
@@ -180,12 +182,18 @@ def bench_size(n: int, args, ogr2ogr: str) -> dict:
             read_ms(store, boxes[0], None)  # warm up each once (hidden-id sets, page cache)
             read_ms(store, boxes[0], deep)
             base, scen, got = [], [], []
-            for box in boxes:
-                base.append(read_ms(store, box, None)[0])
-                t, k = read_ms(store, box, deep)
-                scen.append(t)
-                got.append(k)
+            for i, box in enumerate(boxes):  # alternate which goes first (page cache)
+                for ref in (None, deep) if i % 2 else (deep, None):
+                    t, found = read_ms(store, box, ref)
+                    (base if ref is None else scen).append(t)
+                    if ref == deep:
+                        got.append(found)  # features the l5 read returned
             r["reads"][label] = (np.array(base), np.array(scen), np.array(got))
+            print(
+                f"  {len(boxes)} reads {label}: p50 baseline {np.median(base):.2f} ms, "
+                f"{deep} {np.median(scen):.2f} ms",
+                flush=True,
+            )
 
     # 3. diff in proportion to the changes
     r["diff"] = {}
@@ -201,8 +209,13 @@ def bench_size(n: int, args, ogr2ogr: str) -> dict:
                 t, d = timed(sc.diff_scenarios, ws.store, f"d{k}")
                 times.append(t)
         r["diff"][k] = (np.median(times), d.counts().get(LAYER, {}))
+        print(f"  diff d{k}: {r['diff'][k][0] * 1000:.1f} ms, found {r['diff'][k][1]}")
     with open_workspace(twin) as ws:  # five levels down, against the baseline
         r["diff_deep"] = timed(sc.diff_scenarios, ws.store, "baseline", deep)
+    print(
+        f"  diff baseline..{deep}: {r['diff_deep'][0] * 1000:.1f} ms, found "
+        f"{r['diff_deep'][1].counts().get(LAYER, {})}"
+    )
     return r
 
 

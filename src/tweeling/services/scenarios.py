@@ -233,12 +233,11 @@ def _check_in_area(iv: Intervention, area) -> None:
 
 def _new_id(edit: ScenarioEdit, layer: str) -> str:
     """An id for an added object without one: scenario, transaction and a counter."""
-    n = 1
     while True:
-        oid = f"{edit.view.name}-{edit.txn}-{n}"
+        edit.new_ids += 1
+        oid = f"{edit.view.name}-{edit.txn}-{edit.new_ids}"
         if edit.lookup(layer, [oid])[oid] is None:
             return oid
-        n += 1
 
 
 def _chunk(layer: str, ids: list[str], geoms: list, props: list[dict[str, Any]]) -> FeatureChunk:

@@ -337,6 +337,7 @@ class ScenarioEdit:
         self.author = author
         self.source = f"scenario:{view.name}"
         self.changed = False
+        self.new_ids = 0  # ids made up for added objects in this edit
         self.summary: dict[str, Any] = {"layers": {}, "parameters": 0, "interventions": 0}
         self._next_vid: dict[str, int] = {}
 
