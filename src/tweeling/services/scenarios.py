@@ -394,26 +394,12 @@ def _three_way(store, base: View, ours: View, theirs: View, resolutions, what: s
         if not ids:
             continue
         sb, so, st = (_present(store.contents(layer, ids, v)) for v in (base, ours, theirs))
-        result = ch.merge3(sb, so, st)
-        state = result.state
-        for c in result.conflicts:
-            choice = resolutions.pop(f"{layer}/{c.id}", None)
-            if choice is None:
-                conflicts.append((layer, c))
-                continue
-            state = _resolve(state, c, choice, f"{layer}/{c.id}")
-            resolved += 1
+        state, n = _settle(ch.merge3(sb, so, st), layer, resolutions, conflicts)
+        resolved += n
         merged[layer] = (ids, state, so)
     pb, po, pt = (store.parameters(view=v) for v in (base, ours, theirs))
-    presult = ch.merge3(pb, po, pt)
-    pstate = presult.state
-    for c in presult.conflicts:
-        choice = resolutions.pop(f"{PARAMETERS}/{c.id}", None)
-        if choice is None:
-            conflicts.append((PARAMETERS, c))
-            continue
-        pstate = _resolve(pstate, c, choice, f"{PARAMETERS}/{c.id}")
-        resolved += 1
+    pstate, n = _settle(ch.merge3(pb, po, pt), PARAMETERS, resolutions, conflicts)
+    resolved += n
     if conflicts:
         raise MergeConflicts(what, conflicts)
     if resolutions:
@@ -422,6 +408,25 @@ def _three_way(store, base: View, ours: View, theirs: View, resolutions, what: s
             + ", ".join(sorted(resolutions))
         )
     return merged, pstate, resolved
+
+
+def _settle(
+    result: ch.MergeResult,
+    layer: str,
+    resolutions: dict[str, str],
+    conflicts: list[tuple[str, ch.Conflict]],
+) -> tuple[dict, int]:
+    """The merged state with the conflicts the caller resolved settled (their resolutions
+    used up); unresolved ones are added to ``conflicts``."""
+    state, resolved = result.state, 0
+    for c in result.conflicts:
+        choice = resolutions.pop(f"{layer}/{c.id}", None)
+        if choice is None:
+            conflicts.append((layer, c))
+            continue
+        state = _resolve(state, c, choice, f"{layer}/{c.id}")
+        resolved += 1
+    return state, resolved
 
 
 def _resolve(state: dict, c: ch.Conflict, choice: str, key: str) -> dict:

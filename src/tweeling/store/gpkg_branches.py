@@ -217,23 +217,17 @@ class GpkgScenarios:
     def freeze(self, ref: str, label: str, *, author: str = "", note: str = "") -> FrozenVersion:
         """An immutable named version of the scenario's current state, with its hash."""
         check_name(label, "version label")
-        name, at = parse_ref(ref)
-        if at is not None:
-            raise InputError(f"{ref!r} is already a frozen version")
         with self.store._transaction() as con:
-            view = gpkg_views.resolve(con, name)
-            if view.branch == BASELINE:
-                raise InputError("the baseline cannot be frozen; create a scenario first")
+            view = _scenario(con, ref, "frozen")
+            name = view.name
             if con.execute(
                 "SELECT 1 FROM tw_frozen WHERE branch = ? AND label = ?", (view.branch, label)
             ).fetchone():
                 raise InputError(f"scenario {name!r} already has a frozen version {label!r}")
             now = to_text(utc_now())
             txn = _log_txn(con, "scenario-freeze", name, author, now)
-            pinned = View(
-                f"{name}@{label}", name, view.branch, gpkg_views.chain(con, view.branch, txn), label
-            )
-            digest = self.store._content_hash(pinned)
+            levels = gpkg_views.chain(con, view.branch, txn)
+            digest = self.store._content_hash(View(f"{name}@{label}", name, view.branch, levels))
             con.execute(
                 "INSERT INTO tw_frozen VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (view.branch, label, txn, digest, now, author, note),
@@ -248,19 +242,10 @@ class GpkgScenarios:
     def set_status(self, ref: str, status: str, *, author: str = "") -> ScenarioInfo:
         if status not in STATUSES:
             raise InputError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
-        name, at = parse_ref(ref)
-        if at is not None:
-            raise InputError(f"{ref!r} is a frozen version: it has no status of its own")
         with self.store._transaction() as con:
-            view = gpkg_views.resolve(con, name)
-            if view.branch == BASELINE:
-                raise InputError("the baseline's status cannot change")
+            view = _scenario(con, ref, "given a status")
             now = to_text(utc_now())
-            txn = _log_txn(con, "scenario-status", name, author, now)
-            con.execute(
-                "UPDATE tw_transactions SET summary = ? WHERE txn = ?",
-                (orjson.dumps({"status": status}).decode(), txn),
-            )
+            _log_txn(con, "scenario-status", view.name, author, now, summary={"status": status})
             con.execute(
                 "UPDATE tw_branches SET status = ?, updated_at = ? WHERE id = ?",
                 (status, now, view.branch),
@@ -270,13 +255,9 @@ class GpkgScenarios:
 
     def delete(self, ref: str) -> None:
         """Delete a draft scenario with no children and no frozen versions, entirely."""
-        name, at = parse_ref(ref)
-        if at is not None:
-            raise InputError(f"{ref!r} is a frozen version: frozen versions are never deleted")
         with self.store._transaction() as con:
-            view = gpkg_views.resolve(con, name)
-            if view.branch == BASELINE:
-                raise InputError("the baseline cannot be deleted")
+            view = _scenario(con, ref, "deleted")
+            name = view.name
             status = con.execute(
                 "SELECT status FROM tw_branches WHERE id = ?", (view.branch,)
             ).fetchone()[0]
@@ -563,9 +544,35 @@ def _check_editable(con: sqlite3.Connection, view: View) -> None:
 
 
 def _log_txn(
-    con: sqlite3.Connection, kind: str, name: str, author: str, now: str, path: str | None = None
+    con: sqlite3.Connection,
+    kind: str,
+    name: str,
+    author: str,
+    now: str,
+    path: str | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> int:
     return con.execute(
-        "INSERT INTO tw_transactions (at, kind, source, path, user) VALUES (?, ?, ?, ?, ?)",
-        (now, kind, f"scenario:{name}", path, author),
+        "INSERT INTO tw_transactions (at, kind, source, path, user, summary) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            now,
+            kind,
+            f"scenario:{name}",
+            path,
+            author,
+            None if summary is None else orjson.dumps(summary).decode(),
+        ),
     ).lastrowid
+
+
+def _scenario(con: sqlite3.Connection, ref: str, action: str) -> View:
+    """The latest state of a named scenario that ``action`` applies to (not a frozen
+    version, not the baseline)."""
+    name, at = parse_ref(ref)
+    if at is not None:
+        raise InputError(f"{ref!r} is a frozen version: it cannot be {action}")
+    view = gpkg_views.resolve(con, name)
+    if view.branch == BASELINE:
+        raise InputError(f"the baseline cannot be {action}")
+    return view
