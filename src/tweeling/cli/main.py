@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tweeling.cli import render
+from tweeling.cli import model_cmds, render
 from tweeling.cli.common import TwinOpt, console, run
 from tweeling.cli.common import user as _user
 from tweeling.cli.scenario_cmds import scenario_app
@@ -23,6 +23,7 @@ app = typer.Typer(
 import_app = typer.Typer(help="Import a source into the twin's baseline.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(scenario_app, name="scenario")
+model_cmds.register(app)
 
 
 @app.command()

@@ -166,3 +166,26 @@ class InterventionRecord:
     author: str
     at: str
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One model run with its provenance; result files are in ``runs/<id>/``."""
+
+    id: str
+    model: str
+    model_version: str
+    code_hash: str
+    scenario: str  # the reference the run read: baseline, NAME or NAME@LABEL
+    inputs: dict[str, str]  # input layer -> content hash of that layer in the scenario
+    parameters: dict[str, Any]
+    extent: tuple[float, float, float, float]
+    user: str
+    started_at: str
+    duration_s: float
+    result_hash: str
+    outputs: dict[str, Any]  # output name -> file and summary
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}

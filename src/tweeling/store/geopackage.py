@@ -35,6 +35,7 @@ from tweeling.store.base import (
     Bbox,
     LayerInfo,
     Progress,
+    RunRecord,
     StoredFeature,
     WriteReport,
 )
@@ -528,13 +529,25 @@ class GeoPackageStore:
     def parameters(self, scenario: str | None = None, *, view: View | None = None) -> dict:
         return gpkg_views.parameters(self._con, view or self.view(scenario))
 
-    def content_hash(self, scenario: str | None = None, *, view: View | None = None) -> str:
-        """SHA-256 of everything a scenario (or the baseline) shows; see gpkg_views."""
-        return self._content_hash(view or self.view(scenario))
+    def content_hash(
+        self,
+        scenario: str | None = None,
+        *,
+        view: View | None = None,
+        layers: list[str] | None = None,
+    ) -> str:
+        """SHA-256 of everything a scenario (or the baseline) shows, or of just ``layers``
+        (vector or raster) and its parameters; see gpkg_views.content_hash."""
+        return self._content_hash(view or self.view(scenario), layers)
 
-    def _content_hash(self, view: View) -> str:
-        schemas = [self.schema(name) for name in self.vector_layers()]
-        return gpkg_views.content_hash(self._con, self._cat(), view, schemas)
+    def _content_hash(self, view: View, layers: list[str] | None = None) -> str:
+        names = self.vector_layers()
+        if layers is not None:
+            for name in layers:
+                self.layer(name)  # unknown layers are an error, not an empty hash
+            names = [n for n in names if n in layers]
+        schemas = [self.schema(name) for name in names]
+        return gpkg_views.content_hash(self._con, self._cat(), view, schemas, rasters=layers)
 
     def _decided(self, layer: str, levels: tuple[Level, ...], hidden_at) -> tuple:
         key = (layer, levels)
@@ -652,8 +665,66 @@ class GeoPackageStore:
             for r in rows
         ]
 
+    # ------------------------------------------------------------------ model runs
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path.parent / "runs"
+
+    def record_run(self, run: RunRecord) -> None:
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO tw_runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.id,
+                    run.model,
+                    run.model_version,
+                    run.code_hash,
+                    run.scenario,
+                    orjson.dumps(run.inputs).decode(),
+                    orjson.dumps(run.parameters).decode(),
+                    orjson.dumps(list(run.extent)).decode(),
+                    run.user,
+                    run.started_at,
+                    run.duration_s,
+                    run.result_hash,
+                    orjson.dumps(run.outputs).decode(),
+                    orjson.dumps(run.notes).decode(),
+                ),
+            )
+
+    def runs(self, *, model: str | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM tw_runs" + (" WHERE model = ?" if model else "")
+        rows = self._con.execute(sql + " ORDER BY started_at", (model,) if model else ())
+        return [_run_record(r) for r in rows]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self._con.execute("SELECT * FROM tw_runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else _run_record(row)
+
     def integrity_check(self) -> str:
         return self._con.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _run_record(row: tuple) -> RunRecord:
+    (rid, model, version, code, scenario, inputs, params, extent, user, started, secs) = row[:11]
+    result_hash, outputs, notes = row[11:]
+    return RunRecord(
+        rid,
+        model,
+        version,
+        code,
+        scenario,
+        orjson.loads(inputs),
+        orjson.loads(params),
+        tuple(orjson.loads(extent)),
+        user or "",
+        started,
+        secs,
+        result_hash,
+        orjson.loads(outputs),
+        orjson.loads(notes),
+    )
 
 
 def _as_of_conds(as_of: datetime) -> tuple[list[str], list[Any]]:

@@ -22,7 +22,8 @@ from tweeling.core.features import FieldType, LayerSchema
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10400  # GeoPackage 1.4
-STORE_FORMAT = 2  # 2: scenarios (branch bases, interventions, parameters, frozen versions)
+# 2: scenarios (branch bases, interventions, parameters, frozen versions); 3: model runs
+STORE_FORMAT = 3
 BASELINE = 0  # branch id of the baseline (root branch)
 
 _GPKG_TYPES = {
@@ -93,6 +94,7 @@ def create_base_tables(con: sqlite3.Connection) -> None:
         """
     )
     create_scenario_tables(con)
+    create_run_tables(con)
     _insert_srs(con)
     # The import log is a plain table GDAL/QGIS can show. Registering one 'attributes' table
     # also keeps GDAL from listing Tweeling's internal tables as layers.
@@ -133,27 +135,38 @@ def create_scenario_tables(con: sqlite3.Connection) -> None:
         con.execute(sql)
 
 
+def create_run_tables(con: sqlite3.Connection) -> None:
+    """``tw_runs``: model runs with their provenance (see services.runs); result files live
+    in the workspace's ``runs/<id>/`` folder."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS tw_runs (id TEXT PRIMARY KEY, model TEXT NOT NULL, "
+        "model_version TEXT NOT NULL, code_hash TEXT NOT NULL, scenario TEXT NOT NULL, "
+        "inputs TEXT NOT NULL, parameters TEXT NOT NULL, extent TEXT NOT NULL, user TEXT, "
+        "started_at TEXT NOT NULL, duration_s REAL NOT NULL, result_hash TEXT NOT NULL, "
+        "outputs TEXT NOT NULL, notes TEXT NOT NULL)"
+    )
+
+
 def migrate(con: sqlite3.Connection, found: int) -> None:
     """Bring a store of an older format up to :data:`STORE_FORMAT` (in one transaction)."""
-    if found == 1:
-        con.execute("BEGIN IMMEDIATE")
-        try:
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        if found < 2:
             con.execute("ALTER TABLE tw_layers ADD COLUMN changed_txn INTEGER")
             con.execute("UPDATE tw_layers SET changed_txn = (SELECT max(txn) FROM tw_transactions)")
             con.execute("ALTER TABLE tw_branches ADD COLUMN updated_at TEXT")
             con.execute("ALTER TABLE tw_branches ADD COLUMN head_txn INTEGER")
             create_scenario_tables(con)
-            for (name,) in con.execute(
-                "SELECT name FROM tw_layers WHERE kind = 'vector'"
-            ).fetchall():
+            vector = con.execute("SELECT name FROM tw_layers WHERE kind = 'vector'").fetchall()
+            for (name,) in vector:
                 con.execute(branch_index(name))
-            con.execute(
-                "UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),)
-            )
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        if found < 3:
+            create_run_tables(con)
+        con.execute("UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),))
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def branch_index(layer: str) -> str:

@@ -440,6 +440,7 @@ def content_hash(
     view: View,
     schemas: list[LayerSchema],
     *,
+    rasters: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> str:
     """SHA-256 of everything a view shows: per layer (sorted by name) every object's id and
@@ -447,6 +448,7 @@ def content_hash(
 
     The same content gives the same hash in any process and on any machine, however it came
     about; any change of geometry, attribute or time axis of any object changes it.
+    ``rasters`` limits the rasters hashed to those names (None: all).
     """
     h = hashlib.sha256(b"tweeling-view/1\n")
     for schema in sorted(schemas, key=lambda s: s.name):

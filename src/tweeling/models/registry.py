@@ -1,0 +1,51 @@
+"""Finding models: the ``tweeling.models`` entry-point group, so third parties add their own
+by declaring, in their package's pyproject.toml::
+
+    [project.entry-points."tweeling.models"]
+    my_model = "my_package.my_module:MyModel"
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from tweeling.core.errors import NotFoundError, TweelingError
+from tweeling.models.base import Model
+
+GROUP = "tweeling.models"
+_extra: dict[str, Model] = {}  # registered at run time (tests, notebooks)
+
+
+def register(model: Model) -> None:
+    """Make a model available without an entry point (for tests and notebooks)."""
+    _extra[model.info.name] = model
+
+
+def unregister(name: str) -> None:
+    _extra.pop(name, None)
+
+
+def available() -> dict[str, Model]:
+    """Every model by name: entry points first, then registered ones."""
+    out: dict[str, Model] = {}
+    for ep in entry_points(group=GROUP):
+        try:
+            target = ep.load()
+        except Exception as exc:  # a broken third-party plug-in must say which it is
+            raise TweelingError(
+                f"model plug-in {ep.name!r} ({ep.value}) fails to load: {exc}"
+            ) from exc
+        model = target() if isinstance(target, type) else target
+        out[model.info.name] = model
+    out.update(_extra)
+    return dict(sorted(out.items()))
+
+
+def get(name: str) -> Model:
+    models = available()
+    if name not in models:
+        raise NotFoundError(
+            f"unknown model {name!r}; available: {', '.join(models) or 'none'} "
+            "(see 'tweeling models')"
+        )
+    return models[name]

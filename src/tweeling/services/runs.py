@@ -1,0 +1,270 @@
+"""Running impact models with provenance, re-use of identical runs, and reproduction.
+
+A run's identity is the hash of everything that determines its result: the model's name,
+version and code hash (its modules' source), the content hash of each input layer as the
+scenario shows it (and the scenario's parameters), the checked parameters and the extent.
+Running again with identical inputs returns the stored run. Results are written into a
+temporary folder and moved into ``runs/<id>/`` only when complete, then recorded in the
+store: an interrupted or failed run leaves nothing behind. ``reproduce`` re-executes a run
+and compares result hashes.
+
+The result hash covers the numbers, not file bytes: grids as little-endian float32 with
+their georeference, object values and indicators as canonical JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from tweeling.core.crs import RD_NEW
+from tweeling.core.errors import InputError, NotFoundError, TweelingError
+from tweeling.core.timeaxis import to_text, utc_now
+from tweeling.models import registry
+from tweeling.models.base import Grid, Model, ModelResult, RunContext
+from tweeling.store.base import Bbox, RunRecord
+from tweeling.store.geopackage import GeoPackageStore
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    run: RunRecord
+    result_hash: str  # of the re-execution
+    inputs_equal: bool
+    code_equal: bool
+
+    @property
+    def identical(self) -> bool:
+        return self.result_hash == self.run.result_hash
+
+
+def prepare(
+    store: GeoPackageStore,
+    name: str,
+    *,
+    scenario: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    extent: Bbox | None = None,
+) -> tuple[Model, dict[str, Any], Bbox, dict[str, str]]:
+    """Everything checked before heavy work: the model, the scenario, the parameters
+    (scenario parameters of the same name and unit first, then ``params``), the extent;
+    and the input hashes."""
+    model = registry.get(name)
+    info = model.info
+    view = store.view(scenario)
+    given: dict[str, Any] = {}
+    for p_name, value in store.parameters(view=view).items():
+        try:
+            p = info.parameter(p_name)
+        except InputError:
+            continue  # a parameter for other models
+        if value["unit"] != p.unit:
+            raise InputError(
+                f"scenario {scenario} sets {p_name} in {value['unit']!r}; model {name} takes "
+                f"it in {p.unit!r}",
+                field=p_name,
+            )
+        given[p_name] = value["value"]
+    given.update(params or {})
+    checked = info.check_parameters(given)
+    box = check_extent(store, extent)
+    inputs = {layer: store.content_hash(view=view, layers=[layer]) for layer in info.inputs}
+    return model, checked, box, inputs
+
+
+def check_extent(store: GeoPackageStore, extent: Bbox | None) -> Bbox:
+    area = store.area_of_interest()
+    if extent is None:
+        if area is None:
+            raise InputError("the twin is empty: there is no extent to compute over")
+        return tuple(float(v) for v in area)
+    minx, miny, maxx, maxy = (float(v) for v in extent)
+    if not (minx < maxx and miny < maxy):
+        raise InputError(f"extent {extent} is empty (it needs minx < maxx and miny < maxy)")
+    if area is not None and (maxx < area[0] or minx > area[2] or maxy < area[1] or miny > area[3]):
+        raise InputError(f"extent {extent} lies outside the twin's area {area}")
+    return minx, miny, maxx, maxy
+
+
+def code_hash(model: Model) -> str:
+    """SHA-256 of the source of the model's class module and the modules it names."""
+    h = hashlib.sha256()
+    modules = [type(model).__module__, *model.info.code]
+    for name in sorted(set(modules)):
+        h.update(name.encode() + b"\n" + inspect.getsource(importlib.import_module(name)).encode())
+    return h.hexdigest()
+
+
+def run_model(
+    store: GeoPackageStore,
+    name: str,
+    *,
+    scenario: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    extent: Bbox | None = None,
+    user: str = "",
+    progress: Progress | None = None,
+    reuse: bool = True,
+) -> tuple[RunRecord, bool]:
+    """Run a model on a scenario view; returns the run and whether it was re-used."""
+    model, checked, box, inputs = prepare(
+        store, name, scenario=scenario, params=params, extent=extent
+    )
+    info = model.info
+    code = code_hash(model)
+    ref = scenario or "baseline"
+    identity = {
+        "model": info.name,
+        "version": info.version,
+        "code": code,
+        "inputs": inputs,
+        "parameters": checked,
+        "extent": list(box),
+    }
+    run_id = hashlib.sha256(_canonical(identity)).hexdigest()[:16]
+    found = store.run(run_id)
+    if reuse and found is not None and (store.runs_dir / run_id).is_dir():
+        return found, True
+    started = to_text(utc_now())
+    t0 = time.perf_counter()
+    tmp = store.runs_dir / f".{run_id}.partial"
+    try:
+        result = _execute(store, model, scenario, checked, box, progress)
+        digest, outputs = write_result(result, tmp)
+        duration = time.perf_counter() - t0
+        record = RunRecord(
+            run_id,
+            info.name,
+            info.version,
+            code,
+            ref,
+            inputs,
+            checked,
+            box,
+            user,
+            started,
+            round(duration, 3),
+            digest,
+            outputs,
+            list(result.notes),
+        )
+        (tmp / "run.json").write_bytes(orjson.dumps(record.to_dict(), option=orjson.OPT_INDENT_2))
+        final = store.runs_dir / run_id
+        shutil.rmtree(final, ignore_errors=True)  # files of an earlier, incomplete attempt
+        tmp.rename(final)
+        if found is None:
+            try:
+                store.record_run(record)
+            except BaseException:
+                shutil.rmtree(final, ignore_errors=True)
+                raise
+        else:
+            record = found  # files restored; the recorded run stays as it was
+        return record, False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def reproduce(
+    store: GeoPackageStore, run_id: str, *, progress: Progress | None = None
+) -> Reproduction:
+    """Execute a stored run again from its recorded inputs and compare the result hash."""
+    run = store.run(run_id)
+    if run is None:
+        raise NotFoundError(f"unknown run {run_id!r} (see 'tweeling runs')")
+    scenario = None if run.scenario == "baseline" else run.scenario
+    model, checked, box, inputs = prepare(
+        store, run.model, scenario=scenario, params=run.parameters, extent=run.extent
+    )
+    if model.info.version != run.model_version:
+        raise TweelingError(
+            f"run {run_id} used {run.model} {run.model_version}; this installation has "
+            f"{model.info.version}"
+        )
+    tmp = store.runs_dir / f".{run_id}.reproduce"
+    try:
+        result = _execute(store, model, scenario, checked, box, progress)
+        digest, _ = write_result(result, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Reproduction(run, digest, inputs == run.inputs, code_hash(model) == run.code_hash)
+
+
+def _execute(store, model, scenario, checked, box, progress) -> ModelResult:
+    ctx = RunContext(store, scenario, checked, box, progress or (lambda f, what: None))
+    result = model.run(ctx)
+    if not isinstance(result, ModelResult):
+        raise TweelingError(f"model {model.info.name} returned {type(result).__name__}")
+    return result
+
+
+def write_result(result: ModelResult, folder: Path) -> tuple[str, dict[str, Any]]:
+    """Write a result's files into ``folder``; return its result hash and output summary."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    h = hashlib.sha256(b"tweeling-result/1\n")
+    outputs: dict[str, Any] = {}
+    for name, grid in sorted(result.grids.items()):
+        values = np.asarray(grid.values, dtype="<f4")
+        meta = [name, list(values.shape), grid.origin_x, grid.origin_y, grid.cell_m, grid.unit]
+        h.update(_canonical(meta) + values.tobytes())
+        path = folder / f"{name}.tif"
+        _write_geotiff(path, values, grid)
+        finite = values[np.isfinite(values)]
+        outputs[name] = {
+            "kind": "grid",
+            "file": path.name,
+            "unit": grid.unit,
+            "cell_m": grid.cell_m,
+            "shape": list(values.shape),
+            "min": float(finite.min()) if finite.size else None,
+            "max": float(finite.max()) if finite.size else None,
+        }
+    for name, rows in sorted(result.objects.items()):
+        text = _canonical(rows)
+        h.update(_canonical(name) + text)
+        (folder / f"{name}.json").write_bytes(text)
+        outputs[name] = {"kind": "objects", "file": f"{name}.json", "count": len(rows)}
+    if result.indicators:
+        text = _canonical(result.indicators)
+        h.update(b"indicators" + text)
+        (folder / "indicators.json").write_bytes(text)
+        outputs["indicators"] = {"kind": "indicators", "file": "indicators.json"}
+    return h.hexdigest(), outputs
+
+
+def _write_geotiff(path: Path, values: np.ndarray, grid: Grid) -> None:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    profile = {
+        "driver": "GTiff",
+        "height": values.shape[0],
+        "width": values.shape[1],
+        "count": 1,
+        "dtype": "float32",
+        "crs": RD_NEW,
+        "transform": from_origin(grid.origin_x, grid.origin_y, grid.cell_m, grid.cell_m),
+        "nodata": grid.nodata,
+        "compress": "deflate",
+        "tiled": values.shape[0] >= 256 and values.shape[1] >= 256,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values, 1)
+        dst.update_tags(unit=grid.unit)
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
