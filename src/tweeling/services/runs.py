@@ -14,6 +14,7 @@ their georeference, object values and indicators as canonical JSON.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib
 import inspect
@@ -241,7 +242,12 @@ def write_result(result: ModelResult, folder: Path) -> tuple[str, dict[str, Any]
         text = _canonical(result.indicators)
         h.update(b"indicators" + text)
         (folder / "indicators.json").write_bytes(text)
-        outputs["indicators"] = {"kind": "indicators", "file": "indicators.json"}
+        with open(folder / "indicators.csv", "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(["indicator", "value", "unit"])
+            for key, item in sorted(result.indicators.items()):
+                out.writerow([key, item.get("value"), item.get("unit", "")])
+        outputs["indicators"] = {"kind": "indicators", "file": "indicators.csv"}
     return h.hexdigest(), outputs
 
 
