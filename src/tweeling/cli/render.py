@@ -95,15 +95,9 @@ def layers(console: Console, infos: list[LayerInfo]) -> None:
 
 
 def union_extent(infos: list[LayerInfo]):
-    exts = [i.extent for i in infos if i.extent]
-    if not exts:
-        return None
-    return (
-        min(e[0] for e in exts),
-        min(e[1] for e in exts),
-        max(e[2] for e in exts),
-        max(e[3] for e in exts),
-    )
+    from tweeling.core.crs import union_bounds
+
+    return union_bounds(i.extent for i in infos)
 
 
 def info(console: Console, ws) -> None:

@@ -60,6 +60,19 @@ def transform_to_rd(geoms: np.ndarray | shapely.Geometry, crs: pyproj.CRS):
     return shapely.transform(geoms, fn, include_z=None)
 
 
+def union_bounds(boxes, margin: float = 0.0) -> tuple[float, float, float, float] | None:
+    """The box around (minx, miny, maxx, maxy) boxes, widened by ``margin``; None if none."""
+    boxes = [b for b in boxes if b]
+    if not boxes:
+        return None
+    return (
+        min(b[0] for b in boxes) - margin,
+        min(b[1] for b in boxes) - margin,
+        max(b[2] for b in boxes) + margin,
+        max(b[3] for b in boxes) + margin,
+    )
+
+
 def check_rd_bounds(
     bounds: tuple[float, float, float, float], *, path: object | None = None
 ) -> None:

@@ -55,3 +55,7 @@ class NotFoundError(TweelingError):
 
 class WorkspaceError(TweelingError):
     """The twin workspace is missing, not initialised, or inconsistent."""
+
+
+class StoreBusy(WorkspaceError):
+    """Another process holds the twin's write lock (beyond the busy timeout)."""

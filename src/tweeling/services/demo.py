@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tweeling.core.crs import union_bounds
 from tweeling.core.errors import InputError
 from tweeling.services.importing import import_source
 from tweeling.services.scenarios import apply_interventions, create_scenario
@@ -125,14 +126,7 @@ def build_demo(
 
 
 def demo_area(ws: Workspace) -> tuple[float, float, float, float]:
-    boxes = [ws.store.layer(name).extent for name in AREA_LAYERS]
-    m = AREA_MARGIN_M
-    return (
-        min(b[0] for b in boxes) - m,
-        min(b[1] for b in boxes) - m,
-        max(b[2] for b in boxes) + m,
-        max(b[3] for b in boxes) + m,
-    )
+    return union_bounds((ws.store.layer(name).extent for name in AREA_LAYERS), AREA_MARGIN_M)
 
 
 def add_example_scenarios(

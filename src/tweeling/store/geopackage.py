@@ -22,7 +22,8 @@ import numpy as np
 import orjson
 import shapely
 
-from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
+from tweeling.core.crs import check_rd_bounds, union_bounds
+from tweeling.core.errors import InputError, NotFoundError, StoreBusy, WorkspaceError
 from tweeling.core.features import (
     FieldType,
     ImportBatch,
@@ -289,7 +290,7 @@ class GeoPackageStore:
         try:
             con.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise WorkspaceError(f"{self.path} is busy or locked: {exc}") from None
+            raise StoreBusy(f"{self.path} is busy or locked: {exc}") from None
         try:
             yield con
         except BaseException:
@@ -447,7 +448,7 @@ class GeoPackageStore:
         if name is None:
             raise NotFoundError(f"unknown scenario id {branch}")
         ref = name[0] if txn is None else f"{name[0]}#{txn}"
-        return View(ref, name[0], branch, gpkg_views.chain(self._con, branch, txn))
+        return gpkg_views.pinned(self._con, ref, name[0], branch, txn)
 
     def area_of_interest(self) -> Bbox | None:
         """The twin's area (RD New): set by its builder, else the extent of all its layers
@@ -462,25 +463,14 @@ class GeoPackageStore:
         ).fetchone()
         if ext is None or ext[0] is None:
             return None
-        raster = [
-            tuple(self.raster_metadata(r[0])["bounds"])
-            for r in self._con.execute("SELECT name FROM tw_layers WHERE kind = 'raster'")
-        ]
-        boxes = [tuple(ext), *raster]
-        m = AREA_MARGIN_M
-        return (
-            min(b[0] for b in boxes) - m,
-            min(b[1] for b in boxes) - m,
-            max(b[2] for b in boxes) + m,
-            max(b[3] for b in boxes) + m,
-        )
+        rasters = self._con.execute("SELECT name FROM tw_layers WHERE kind = 'raster'")
+        boxes = [tuple(ext), *(tuple(self.raster_metadata(r[0])["bounds"]) for r in rasters)]
+        return union_bounds(boxes, AREA_MARGIN_M)
 
     def set_area_of_interest(self, bbox: Bbox) -> None:
         minx, miny, maxx, maxy = (float(v) for v in bbox)
         if not (minx < maxx and miny < maxy):
             raise InputError(f"area {bbox} is not minx,miny,maxx,maxy with min < max")
-        from tweeling.core.crs import check_rd_bounds
-
         check_rd_bounds((minx, miny, maxx, maxy))
         with self._transaction() as con:
             con.execute(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from tweeling.core.errors import InputError, WorkspaceError
+from tweeling.core.errors import InputError, StoreBusy, WorkspaceError
 from tweeling.core.features import FeatureChunk
 from tweeling.core.timeaxis import to_text, utc_now
 from tweeling.store import gpkg_views
@@ -204,13 +204,11 @@ class GpkgScenarios:
                 )
         except _Unchanged:
             pass
-        except WorkspaceError as exc:
-            if "busy or locked" in str(exc):
-                raise WorkspaceError(
-                    f"scenario {ref!r} was not changed: another process is writing to the "
-                    f"twin ({exc}); try again when it has finished"
-                ) from None
-            raise
+        except StoreBusy as exc:
+            raise WorkspaceError(
+                f"scenario {ref!r} was not changed: another process is writing to the "
+                f"twin ({exc}); try again when it has finished"
+            ) from None
         finally:
             self.store._changed()
 
@@ -226,8 +224,8 @@ class GpkgScenarios:
                 raise InputError(f"scenario {name!r} already has a frozen version {label!r}")
             now = to_text(utc_now())
             txn = _log_txn(con, "scenario-freeze", name, author, now)
-            levels = gpkg_views.chain(con, view.branch, txn)
-            digest = self.store._content_hash(View(f"{name}@{label}", name, view.branch, levels))
+            pinned = gpkg_views.pinned(con, f"{name}@{label}", name, view.branch, txn)
+            digest = self.store._content_hash(pinned)
             con.execute(
                 "INSERT INTO tw_frozen VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (view.branch, label, txn, digest, now, author, note),
@@ -432,11 +430,8 @@ class ScenarioEdit:
         self.con.execute(
             "UPDATE tw_branches SET base_txn = ? WHERE id = ?", (self.txn, self.view.branch)
         )
-        self.view = View(
-            self.view.ref,
-            self.view.name,
-            self.view.branch,
-            gpkg_views.chain(self.con, self.view.branch, None),
+        self.view = gpkg_views.pinned(
+            self.con, self.view.ref, self.view.name, self.view.branch, None
         )
         self.parent = self.view.parent_view()
         self.store._changed()

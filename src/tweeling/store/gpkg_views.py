@@ -112,6 +112,11 @@ def resolve(con: sqlite3.Connection, ref: str | None) -> View:
     return View(ref, name, branch, chain(con, branch, txn), label)
 
 
+def pinned(con: sqlite3.Connection, ref: str, name: str, branch: int, txn: int | None) -> View:
+    """The view of ``branch`` as of ``txn`` (None: its latest state), named ``ref``."""
+    return View(ref, name, branch, chain(con, branch, txn))
+
+
 def chain(con: sqlite3.Connection, branch: int, txn: int | None) -> tuple[Level, ...]:
     levels = [Level(branch, txn)]
     while branch != BASELINE:
@@ -279,13 +284,12 @@ def count(
     """Number of objects a view shows in a layer: the baseline's count, minus the objects
     nearer levels decide, plus their live versions (cost in proportion to the changes)."""
     total = 0
-    hidden: frozenset[str] = frozenset()
-    for level in view.upper:
-        level = cat.normalise(schema.name, level)
+    upper = tuple(cat.normalise(schema.name, lv) for lv in view.upper)
+    before, hidden = decided_before(schema.name, upper, hidden_at)
+    for level, nearer in zip(upper, before, strict=True):
         conds, params = level_conds(level)
         sql, params = versions_sql(schema, conds, params, bbox=None, where=where)
-        total += sum(1 for r in con.execute(sql, params) if r[2] not in hidden)
-        hidden = hidden | hidden_at(schema.name, level)
+        total += sum(1 for r in con.execute(sql, params) if r[2] not in nearer)
     root = cat.normalise(schema.name, view.root)
     if root.txn is None:
         sql, params = current_sql(schema, bbox=None, where=where, count=True)
