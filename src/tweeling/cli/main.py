@@ -120,6 +120,21 @@ def import_imro(
     _do_import("imro", paths, twin, arc_tolerance_m=arc_tolerance)
 
 
+@import_app.command("model-inputs")
+def import_model_inputs(
+    paths: PathsArg,
+    layer: Annotated[
+        str,
+        typer.Option("--layer", "-l", help="road_traffic, wind_turbines or nitrogen_sources."),
+    ],
+    crs: Annotated[str | None, typer.Option(help="CRS when the file has none.")] = None,
+    twin: TwinOpt = None,
+) -> None:
+    """Model inputs (road traffic, wind turbines, nitrogen sources) from GeoJSON, checked
+    against the layer's schema (see docs/models/)."""
+    _do_import("model-inputs", paths, twin, layer=layer, crs=crs)
+
+
 @import_app.command("file")
 def import_file(
     paths: PathsArg,

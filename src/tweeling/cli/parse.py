@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -75,7 +76,10 @@ def parse_assignments(
 
 
 def parse_value(text: str) -> Any:
-    """A parameter value from the command line: a number, true/false, else the text."""
+    """A parameter value from the command line: a number, true/false, ``@FILE`` (the JSON or
+    YAML content of a file, for structured parameters such as a wind rose), else the text."""
+    if text.startswith("@"):
+        return _value_file(Path(text[1:]))
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
@@ -85,6 +89,17 @@ def parse_value(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def _value_file(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
+    except OSError as exc:
+        raise InputError(f"cannot read parameter file: {exc.strerror}", path=path) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid JSON or YAML: {exc}", path=path) from None
 
 
 def parse_geometry(text: str, crs: str | None):

@@ -116,6 +116,9 @@ class ModelInfo:
     methods: tuple[str, ...]  # standards and publications implemented
     limitations: tuple[str, ...]
     code: tuple[str, ...] = ()  # modules whose source identifies the model's code
+    # A run on a scenario also reads the baseline it is built on (to give scenario minus
+    # baseline); the baseline's input hashes then join the run's provenance.
+    compares_with_baseline: bool = False
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -147,6 +150,7 @@ class ModelInfo:
             "outputs": [vars(o) for o in self.outputs],
             "methods": list(self.methods),
             "limitations": list(self.limitations),
+            "compares_with_baseline": self.compares_with_baseline,
         }
 
 
@@ -187,7 +191,22 @@ class RunContext:
     progress: Callable[[float, str], None] = lambda fraction, what: None
 
     def features(self, layer: str, **kwargs) -> Iterator[StoredFeature]:
-        return self.store.features(layer, bbox=self.extent, scenario=self.scenario, **kwargs)
+        """The scenario's features of a layer within the run's extent (``bbox=`` widens it,
+        ``bbox=None`` reads the whole layer)."""
+        kwargs.setdefault("bbox", self.extent)
+        return self.store.features(layer, scenario=self.scenario, **kwargs)
+
+    @property
+    def compared(self) -> bool:
+        """Whether the run is on a scenario, so that a baseline exists to compare with."""
+        return self.scenario is not None
+
+    def baseline_features(self, layer: str, **kwargs) -> Iterator[StoredFeature]:
+        """The features of the baseline the scenario is built on (as a frozen version pins
+        it); for models that declare ``compares_with_baseline``."""
+        kwargs.setdefault("bbox", self.extent)
+        view = self.store.view(self.scenario).root_view()
+        return self.store.features(layer, view=view, **kwargs)
 
     def scenario_parameters(self) -> dict[str, Any]:
         """Parameters the scenario sets (interventions of kind 'parameter')."""

@@ -29,19 +29,29 @@ def available() -> dict[str, Model]:
     """Every model by name: entry points first, then registered ones."""
     out: dict[str, Model] = {}
     for ep in entry_points(group=GROUP):
-        try:
-            target = ep.load()
-        except Exception as exc:  # a broken third-party plug-in must say which it is
-            raise TweelingError(
-                f"model plug-in {ep.name!r} ({ep.value}) fails to load: {exc}"
-            ) from exc
-        model = target() if isinstance(target, type) else target
+        model = _load(ep)
         out[model.info.name] = model
     out.update(_extra)
     return dict(sorted(out.items()))
 
 
+def _load(ep) -> Model:
+    try:
+        target = ep.load()
+    except Exception as exc:  # a broken third-party plug-in must say which it is
+        raise TweelingError(f"model plug-in {ep.name!r} ({ep.value}) fails to load: {exc}") from exc
+    return target() if isinstance(target, type) else target
+
+
 def get(name: str) -> Model:
+    """One model; only its own entry point is loaded when it is named like the model, so a
+    broken plug-in does not stop the others."""
+    if name in _extra:
+        return _extra[name]
+    for ep in entry_points(group=GROUP, name=name):
+        model = _load(ep)
+        if model.info.name == name:
+            return model
     models = available()
     if name not in models:
         raise NotFoundError(

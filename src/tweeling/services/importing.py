@@ -14,7 +14,7 @@ from tweeling.services.import_worker import worker_batch
 from tweeling.services.workspace import Workspace
 from tweeling.store.base import WriteReport
 
-SOURCES = ("cityjson", "bgt", "ahn", "natura2000", "cbs", "imro", "file")
+SOURCES = ("cityjson", "bgt", "ahn", "natura2000", "cbs", "imro", "model-inputs", "file")
 
 
 def check_request(kind: str, paths: Sequence[Path], options: dict[str, Any]) -> None:
@@ -24,6 +24,8 @@ def check_request(kind: str, paths: Sequence[Path], options: dict[str, Any]) -> 
             raise InputError("file does not exist", path=p)
     if kind == "file" and options.get("layer_name") is None:
         raise InputError("importing a file needs a target layer name (--layer)")
+    if kind == "model-inputs" and options.get("layer") is None:
+        raise InputError("importing model inputs needs the layer (--layer road_traffic, …)")
 
 
 def read_source(
@@ -56,6 +58,10 @@ def read_source(
         from tweeling.sources.imro import read_imro
 
         return [read_imro(p, **options) for p in paths]
+    if kind == "model-inputs":
+        from tweeling.sources.model_inputs import read_model_inputs
+
+        return [read_model_inputs(p, **options) for p in paths]
     if kind == "file":
         from tweeling.sources.file import read_file
 

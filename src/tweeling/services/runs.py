@@ -82,6 +82,10 @@ def prepare(
     checked = info.check_parameters(given)
     box = check_extent(store, extent)
     inputs = {layer: store.content_hash(view=view, layers=[layer]) for layer in info.inputs}
+    if info.compares_with_baseline and scenario is not None:
+        base = view.root_view()
+        for layer in info.inputs:
+            inputs[f"baseline/{layer}"] = store.content_hash(view=base, layers=[layer])
     return model, checked, box, inputs
 
 
@@ -230,8 +234,8 @@ def write_result(result: ModelResult, folder: Path) -> tuple[str, dict[str, Any]
             "unit": grid.unit,
             "cell_m": grid.cell_m,
             "shape": list(values.shape),
-            "min": float(finite.min()) if finite.size else None,
-            "max": float(finite.max()) if finite.size else None,
+            "min": round(float(finite.min()), 4) if finite.size else None,
+            "max": round(float(finite.max()), 4) if finite.size else None,
         }
     for name, rows in sorted(result.objects.items()):
         text = _canonical(rows)

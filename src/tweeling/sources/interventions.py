@@ -30,13 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import shapely
-import shapely.geometry
 import yaml
 
-from tweeling.core.crs import CRS84, RD_NEW, normalise_crs, transform_to_rd
+from tweeling.core.crs import CRS84, RD_NEW, normalise_crs
 from tweeling.core.errors import InputError
 from tweeling.core.interventions import Intervention
+from tweeling.sources.geojson_geometry import check_lonlat, read_geometry
 
 _FIELDS = {
     "kind",
@@ -95,7 +94,7 @@ def _from_yaml(text: bytes, path: Path, crs: str | None) -> list[Intervention]:
                 path=path,
                 object_id=label,
             )
-        geometry = _geometry(item.get("geometry"), source_crs, path, label)
+        geometry = read_geometry(item.get("geometry"), source_crs, path, label)
         out.append(_make(item, geometry, item.get("properties") or {}, item.get("id"), path, label))
     return out
 
@@ -131,8 +130,8 @@ def _from_geojson(text: bytes, path: Path, crs: str | None) -> list[Intervention
             )
         raw = feature.get("geometry")
         if lonlat and raw:
-            _check_lonlat(raw, path, label)
-        geometry = _geometry(raw, source_crs, path, label)
+            check_lonlat(raw, path, label)
+        geometry = read_geometry(raw, source_crs, path, label)
         fid = feature.get("id")
         out.append(
             _make(
@@ -164,34 +163,3 @@ def _make(
         origin=str(path),
         label=label if object_id is None else f"{label} ({object_id})",
     ).check()
-
-
-def _geometry(raw: Any, crs, path: Path, label: str):
-    if raw is None:
-        return None
-    try:
-        geom = shapely.from_wkt(raw) if isinstance(raw, str) else shapely.geometry.shape(raw)
-    except Exception as exc:  # shapely raises several types for malformed input
-        raise InputError(
-            f"geometry cannot be read: {exc}", path=path, object_id=label, field="geometry"
-        ) from None
-    if geom.is_empty:
-        raise InputError("empty geometry", path=path, object_id=label, field="geometry")
-    return transform_to_rd(geom, crs)
-
-
-def _check_lonlat(raw: dict, path: Path, label: str) -> None:
-    """RFC 7946 GeoJSON is longitude/latitude: RD metres there mean a missing CRS."""
-    try:
-        bounds = shapely.geometry.shape(raw).bounds
-    except Exception:
-        return  # reported by _geometry
-    if not (-180 <= bounds[0] <= 180 and -90 <= bounds[1] <= 90 and -180 <= bounds[2] <= 180):
-        raise InputError(
-            f"coordinates {tuple(round(b, 3) for b in bounds)} are not longitude/latitude, "
-            "which GeoJSON uses by default (RFC 7946); declare the file's CRS (a 'crs' member, "
-            "or --crs EPSG:28992 for RD New)",
-            path=path,
-            object_id=label,
-            field="geometry",
-        )

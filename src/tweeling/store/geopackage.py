@@ -311,6 +311,7 @@ class GeoPackageStore:
         limit: int | None = None,
         offset: int = 0,
         scenario: str | None = None,
+        view: View | None = None,
     ) -> Iterator[StoredFeature]:
         """Features of a layer: the current baseline, as recorded at ``as_of``, or as a
         scenario (``NAME`` or a frozen version ``NAME@LABEL``) shows it.
@@ -318,13 +319,15 @@ class GeoPackageStore:
         ``bbox`` selects features whose geometry intersects the box (exact test, not just
         the envelope); ``where`` is attribute equality; ``as_of`` is a point on the record
         and valid time axes (the twin as it was known, and as the world was, at that time).
+        ``view`` (from :meth:`view`) replaces ``scenario``.
         """
         schema = self.schema(layer)
         decoded = _decoded_fields(schema)
         box = _box(bbox)
         skipped = 0
         yielded = 0
-        for batches, from_versions, hidden in self._cursors(schema, bbox, where, as_of, scenario):
+        cursors = self._cursors(schema, bbox, where, as_of, view or self.view(scenario))
+        for batches, from_versions, hidden in cursors:
             for rows in batches:
                 if not rows:
                     continue
@@ -345,10 +348,9 @@ class GeoPackageStore:
                     if limit is not None and yielded >= limit:
                         return
 
-    def _cursors(self, schema, bbox, where, as_of, scenario):
+    def _cursors(self, schema, bbox, where, as_of, view: View):
         """Cursors over the rows a read takes, each with: rows are version rows, and the ids
         to skip in it (decided by a nearer scenario level)."""
-        view = self.view(scenario)
         if not view.is_baseline_head:
             if as_of is not None:
                 raise InputError(
