@@ -29,7 +29,12 @@ def model_info(console: Console, info: ModelInfo) -> None:
     for col in ("name", "unit", "default", "valid", "description"):
         table.add_column(col)
     for p in info.parameters:
-        valid = ", ".join(map(str, p.choices)) if p.choices else p.range_text()
+        if p.choices:
+            valid = ", ".join(map(str, p.choices))
+        elif p.type in ("number", "integer"):
+            valid = p.range_text()
+        else:
+            valid = "—"
         table.add_row(p.name, p.unit, str(p.default), valid, p.description)
     console.print(table)
     for o in info.outputs:

@@ -136,7 +136,8 @@ class ModelInfo:
             out[name] = self.parameter(name).check(value)
         for p in self.parameters:
             if out[p.name] is None:
-                raise InputError(f"parameter {p.name} [{p.unit}] is required", field=p.name)
+                unit = f" [{p.unit}]" if p.unit else ""
+                raise InputError(f"parameter {p.name}{unit} is required", field=p.name)
         return out
 
     def to_dict(self) -> dict[str, Any]:

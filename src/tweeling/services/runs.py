@@ -81,6 +81,19 @@ def prepare(
     given.update(params or {})
     checked = info.check_parameters(given)
     box = check_extent(store, extent)
+    present = set(store.vector_layers()) | {i.name for i in store.layers()}
+    missing = [layer for layer in info.inputs if layer not in present]
+    if missing:
+        from tweeling.models.input_layers import INPUT_LAYERS
+
+        hints = [
+            f"'tweeling import model-inputs FILE --layer {m}'" for m in missing if m in INPUT_LAYERS
+        ]
+        raise InputError(
+            f"model {name} reads {', '.join(missing)}, which the twin does not have"
+            + (f"; import it with {' or '.join(hints)}" if hints else ""),
+            field=missing[0],
+        )
     inputs = {layer: store.content_hash(view=view, layers=[layer]) for layer in info.inputs}
     if info.compares_with_baseline and scenario is not None:
         base = view.root_view()
