@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tweeling.core.errors import TweelingError
 
@@ -39,7 +40,7 @@ def run(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except TweelingError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[bold red]interrupted:[/] nothing of the unfinished step was stored")

@@ -266,7 +266,8 @@ def demo(
     ] = None,
 ) -> None:
     """Build the Delft demo twin from real Dutch open data and show what it holds."""
-    from tweeling.services.demo import build_demo, default_data_dir
+    from tweeling.cli import render_models
+    from tweeling.services.demo import build_demo, default_data_dir, run_demo_models
 
     def body():
         target = twin or Path("demo-twin")
@@ -279,6 +280,12 @@ def demo(
                 log=console.print,
             )
         with ws:
+            run_demo_models(
+                ws,
+                user=_user(),
+                progress_for=lambda what: render_models.run_progress(console, what),
+                log=console.print,
+            )
             render.demo_summary(console, ws, reports, seconds)
 
     run(body)

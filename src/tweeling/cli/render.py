@@ -228,6 +228,13 @@ def demo_summary(console: Console, ws, reports: list[WriteReport], seconds: floa
             + ", ".join(s.name for s in scenarios)
             + " (see 'tweeling scenario list' and 'tweeling scenario show NAME')"
         )
+    runs = ws.store.runs()
+    if runs:
+        console.print(
+            "Model runs: "
+            + ", ".join(f"{r.model} on {r.scenario} ({r.id})" for r in runs)
+            + " (see 'tweeling runs'; 'tweeling reproduce RUN' re-executes one)"
+        )
     total = sum(r.total.added + r.total.changed for r in reports)
     console.print(
         f"[bold green]Built the Delft demo twin[/] in {ws.root} in {seconds:.1f} s "

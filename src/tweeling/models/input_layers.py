@@ -162,7 +162,7 @@ ROAD_TRAFFIC = InputLayer(
 )
 
 OCTAVE_FIELDS = tuple(
-    f"lw_{f // 1000}khz_dba" if f >= 1000 else f"lw_{f}hz_dba" for f in OCTAVE_BANDS_HZ
+    f"lw_{int(f) // 1000}khz_dba" if f >= 1000 else f"lw_{int(f)}hz_dba" for f in OCTAVE_BANDS_HZ
 )
 
 WIND_TURBINES = InputLayer(

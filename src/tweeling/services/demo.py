@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import nullcontext
 from pathlib import Path
+
+import yaml
 
 from tweeling.core.crs import union_bounds
 from tweeling.core.errors import InputError
 from tweeling.services.importing import import_source
+from tweeling.services.runs import run_model
 from tweeling.services.scenarios import apply_interventions, create_scenario
 from tweeling.services.workspace import CONFIG, Workspace, init_workspace, open_workspace
 from tweeling.sources.interventions import read_interventions
-from tweeling.store.base import WriteReport
+from tweeling.store.base import RunRecord, WriteReport
 
 # What the demo imports: (source kind, files relative to the data folder, options).
 DEMO_SOURCES: list[tuple[str, list[str], dict]] = [
@@ -42,6 +47,13 @@ AREA_LAYERS = ("buildings", "bgt_pand", "ahn_dtm")
 AREA_MARGIN_M = 2000.0
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "scenarios"
+MODEL_INPUTS = EXAMPLES.parent / "model-inputs"
+# The models' input layers (illustrative figures, labelled so in the files): (layer, file).
+DEMO_INPUTS: list[tuple[str, str]] = [
+    ("road_traffic", "delft-road-traffic.geojson"),
+    ("wind_turbines", "delft-wind-turbines.geojson"),  # none in the baseline
+    ("nitrogen_sources", "delft-nitrogen-sources.geojson"),
+]
 # Example scenarios (illustrative, not real plans): (name, interventions file, description).
 DEMO_SCENARIOS: list[tuple[str, str, str]] = [
     (
@@ -59,7 +71,38 @@ DEMO_SCENARIOS: list[tuple[str, str, str]] = [
         "cycle-path-through-green.yaml",
         "Example: a green strip becomes a cycle path (illustrative)",
     ),
+    (
+        "example-traffic-calming",
+        "traffic-calming.yaml",
+        "Example: the street along the east canal becomes a 30 km/h street (illustrative)",
+    ),
+    (
+        "example-wind-turbines",
+        "wind-turbines.yaml",
+        "Example: three wind turbines south-east of the centre (illustrative placement)",
+    ),
+    (
+        "example-nitrogen-sources",
+        "nitrogen-sources.yaml",
+        "Example: a livestock farm and an industrial stack (illustrative)",
+    ),
 ]
+
+# Model runs of the demo: (model, scenario or None for the baseline, parameters, extent:
+# "local" = the Delft data's extent, "area" = the twin's area). Parameter values of the form
+# "@file" are read from examples/model-inputs.
+DEMO_RUNS: list[tuple[str, str | None, dict, str]] = [
+    ("road-noise", None, {}, "local"),
+    ("road-noise", "example-traffic-calming", {}, "local"),
+    ("wind-turbines", "example-wind-turbines", {}, "area"),
+    (
+        "nitrogen-deposition",
+        "example-nitrogen-sources",
+        {"wind_rose": "@wind-rose-illustrative.json"},
+        "area",
+    ),
+]
+LOCAL_MARGIN_M = 50.0
 
 
 def default_data_dir() -> Path:
@@ -117,6 +160,16 @@ def build_demo(
         for kind, files, options in sources:
             log(f"importing {kind}: {', '.join(f.name for f in files)}")
             reports += import_source(ws, kind, files, options=options, user=user, on_batch=on_batch)
+        for layer, filename in DEMO_INPUTS:
+            log(f"importing model inputs {layer} (illustrative): {filename}")
+            reports += import_source(
+                ws,
+                "model-inputs",
+                [MODEL_INPUTS / filename],
+                options={"layer": layer},
+                user=user,
+                on_batch=on_batch,
+            )
         ws.store.set_area_of_interest(demo_area(ws))
         add_example_scenarios(ws, user=user, log=log)
     except BaseException:
@@ -127,6 +180,46 @@ def build_demo(
 
 def demo_area(ws: Workspace) -> tuple[float, float, float, float]:
     return union_bounds((ws.store.layer(name).extent for name in AREA_LAYERS), AREA_MARGIN_M)
+
+
+def local_extent(ws: Workspace) -> tuple[float, float, float, float]:
+    """The extent of the Delft data itself (where roads and buildings are)."""
+    return union_bounds((ws.store.layer(name).extent for name in AREA_LAYERS), LOCAL_MARGIN_M)
+
+
+def run_demo_models(
+    ws: Workspace,
+    *,
+    user: str = "",
+    progress_for: Callable[[str], ContextManager] | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> list[tuple[RunRecord, bool]]:
+    """Run the demo's models (identical runs are re-used); returns (run, re-used)."""
+    out = []
+    for model, scenario, raw, where in DEMO_RUNS:
+        params = {k: _demo_value(v) for k, v in raw.items()}
+        extent = local_extent(ws) if where == "local" else None
+        label = f"{model} on {scenario or 'baseline'}"
+        with progress_for(label) if progress_for else nullcontext() as progress:
+            record, reused = run_model(
+                ws.store,
+                model,
+                scenario=scenario,
+                params=params,
+                extent=extent,
+                user=user,
+                progress=progress,
+            )
+        how = "re-used" if reused else f"{record.duration_s:.1f} s"
+        log(f"model run {record.id}: {label} ({how})")
+        out.append((record, reused))
+    return out
+
+
+def _demo_value(value):
+    if isinstance(value, str) and value.startswith("@"):
+        return yaml.safe_load((MODEL_INPUTS / value[1:]).read_text(encoding="utf-8"))
+    return value
 
 
 def add_example_scenarios(
