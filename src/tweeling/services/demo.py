@@ -94,7 +94,16 @@ DEMO_SCENARIOS: list[tuple[str, str, str]] = [
 DEMO_RUNS: list[tuple[str, str | None, dict, str]] = [
     ("road-noise", None, {}, "local"),
     ("road-noise", "example-traffic-calming", {}, "local"),
-    ("wind-turbines", "example-wind-turbines", {}, "area"),
+    (
+        "wind-turbines",
+        "example-wind-turbines",
+        {
+            "sunshine_fraction_by_month": "@sunshine-fraction-illustrative.json",
+            "wind_sector_fraction": "@wind-sector-fraction-illustrative.json",
+            "ir_contour_distances_m": "@risk-distances-illustrative.json",
+        },
+        "area",
+    ),
     (
         "nitrogen-deposition",
         "example-nitrogen-sources",
