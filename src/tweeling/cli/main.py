@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tweeling.cli import model_cmds, render
+from tweeling.cli import model_cmds, render, rule_cmds
 from tweeling.cli.common import TwinOpt, console, run
 from tweeling.cli.common import user as _user
 from tweeling.cli.scenario_cmds import scenario_app
@@ -24,6 +24,7 @@ import_app = typer.Typer(help="Import a source into the twin's baseline.", no_ar
 app.add_typer(import_app, name="import")
 app.add_typer(scenario_app, name="scenario")
 model_cmds.register(app)
+rule_cmds.register(app)
 
 
 @app.command()

@@ -189,3 +189,16 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class FindingsRecord:
+    """The stored result of checking one scenario version against the norms on a date."""
+
+    scenario: str
+    on_date: str  # ISO date the norms were taken in force on
+    content_hash: str  # of the scenario version that was checked
+    rules_hash: str  # of the norms that were applied
+    computed_at: str
+    user: str
+    findings: list[dict[str, Any]]

@@ -34,6 +34,7 @@ from tweeling.core.timeaxis import from_text, to_text, utc_now
 from tweeling.store import gpkg_geometry, gpkg_schema, gpkg_views
 from tweeling.store.base import (
     Bbox,
+    FindingsRecord,
     LayerInfo,
     Progress,
     RunRecord,
@@ -684,6 +685,29 @@ class GeoPackageStore:
                     orjson.dumps(run.notes).decode(),
                 ),
             )
+
+    def record_findings(self, record: FindingsRecord) -> None:
+        """Store a check's findings, replacing an earlier check of the scenario on that date."""
+        with self._transaction() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO tw_findings VALUES (?,?,?,?,?,?,?)",
+                (
+                    record.scenario,
+                    record.on_date,
+                    record.content_hash,
+                    record.rules_hash,
+                    record.computed_at,
+                    record.user,
+                    orjson.dumps(record.findings).decode(),
+                ),
+            )
+
+    def findings(self, scenario: str | None = None) -> list[FindingsRecord]:
+        sql = "SELECT * FROM tw_findings" + (" WHERE scenario = ?" if scenario else "")
+        rows = self._con.execute(
+            sql + " ORDER BY scenario, on_date", (scenario,) if scenario else ()
+        )
+        return [FindingsRecord(*r[:6], orjson.loads(r[6])) for r in rows]
 
     def runs(self, *, model: str | None = None) -> list[RunRecord]:
         sql = "SELECT * FROM tw_runs" + (" WHERE model = ?" if model else "")

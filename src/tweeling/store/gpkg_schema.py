@@ -23,7 +23,7 @@ from tweeling.core.features import FieldType, LayerSchema
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10400  # GeoPackage 1.4
 # 2: scenarios (branch bases, interventions, parameters, frozen versions); 3: model runs
-STORE_FORMAT = 3
+STORE_FORMAT = 4
 BASELINE = 0  # branch id of the baseline (root branch)
 
 _GPKG_TYPES = {
@@ -95,6 +95,7 @@ def create_base_tables(con: sqlite3.Connection) -> None:
     )
     create_scenario_tables(con)
     create_run_tables(con)
+    create_findings_table(con)
     _insert_srs(con)
     # The import log is a plain table GDAL/QGIS can show. Registering one 'attributes' table
     # also keeps GDAL from listing Tweeling's internal tables as layers.
@@ -147,6 +148,16 @@ def create_run_tables(con: sqlite3.Connection) -> None:
     )
 
 
+def create_findings_table(con: sqlite3.Connection) -> None:
+    """``tw_findings``: the legal check of a scenario version on a date (services.rules),
+    with the content hash of what it checked, so that a changed scenario shows as stale."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS tw_findings (scenario TEXT NOT NULL, on_date TEXT NOT "
+        "NULL, content_hash TEXT NOT NULL, rules_hash TEXT NOT NULL, computed_at TEXT NOT "
+        "NULL, user TEXT, findings TEXT NOT NULL, PRIMARY KEY (scenario, on_date))"
+    )
+
+
 def migrate(con: sqlite3.Connection, found: int) -> None:
     """Bring a store of an older format up to :data:`STORE_FORMAT` (in one transaction)."""
     con.execute("BEGIN IMMEDIATE")
@@ -162,6 +173,8 @@ def migrate(con: sqlite3.Connection, found: int) -> None:
                 con.execute(branch_index(name))
         if found < 3:
             create_run_tables(con)
+        if found < 4:
+            create_findings_table(con)
         con.execute("UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),))
     except BaseException:
         con.execute("ROLLBACK")
