@@ -255,6 +255,12 @@ def _check_buildings(store, scenario, view, book: RuleBook, on: date) -> list[Fi
 
 
 def _building_value(store, view, norm: Norm, geom, props) -> Any:
+    value = _measured(store, view, norm, geom, props)
+    # informative norms (a dubbelbestemming: "assess against artikel N") judge a default
+    return norm.extra.get("value_if_unknown") if value is None else value
+
+
+def _measured(store, view, norm: Norm, geom, props) -> Any:
     if norm.subject in BUILDING_SUBJECTS:
         return props.get(BUILDING_SUBJECTS[norm.subject])
     if norm.subject == "within_building_plane":
