@@ -136,6 +136,13 @@ def import_model_inputs(
     _do_import("model-inputs", paths, twin, layer=layer, crs=crs)
 
 
+@import_app.command("rules")
+def import_rules(paths: PathsArg, twin: TwinOpt = None) -> None:
+    """Rule sets (YAML, see docs/rules.md): norms with location, value, legal source and
+    validity; refused when they contradict norms the twin holds."""
+    _do_import("rules", paths, twin)
+
+
 @import_app.command("file")
 def import_file(
     paths: PathsArg,
@@ -267,8 +274,15 @@ def demo(
     ] = None,
 ) -> None:
     """Build the Delft demo twin from real Dutch open data and show what it holds."""
+    from datetime import date
+
     from tweeling.cli import render_models
-    from tweeling.services.demo import build_demo, default_data_dir, run_demo_models
+    from tweeling.services.demo import (
+        build_demo,
+        check_demo_scenarios,
+        default_data_dir,
+        run_demo_models,
+    )
 
     def body():
         target = twin or Path("demo-twin")
@@ -287,6 +301,7 @@ def demo(
                 progress_for=lambda what: render_models.run_progress(console, what),
                 log=console.print,
             )
+            check_demo_scenarios(ws, date.today(), user=_user(), log=console.print)
             render.demo_summary(console, ws, reports, seconds)
 
     run(body)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from contextlib import nullcontext
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -14,11 +16,12 @@ import yaml
 from tweeling.core.crs import union_bounds
 from tweeling.core.errors import InputError
 from tweeling.services.importing import import_source
+from tweeling.services.rules import check_scenario
 from tweeling.services.runs import run_model
 from tweeling.services.scenarios import apply_interventions, create_scenario
 from tweeling.services.workspace import CONFIG, Workspace, init_workspace, open_workspace
 from tweeling.sources.interventions import read_interventions
-from tweeling.store.base import RunRecord, WriteReport
+from tweeling.store.base import FindingsRecord, RunRecord, WriteReport
 
 # What the demo imports: (source kind, files relative to the data folder, options).
 DEMO_SOURCES: list[tuple[str, list[str], dict]] = [
@@ -48,6 +51,7 @@ AREA_MARGIN_M = 2000.0
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "scenarios"
 MODEL_INPUTS = EXAMPLES.parent / "model-inputs"
+RULES = EXAMPLES.parents[1] / "rules"  # national rule sets and the illustrative Delft one
 # The models' input layers (illustrative figures, labelled so in the files): (layer, file).
 DEMO_INPUTS: list[tuple[str, str]] = [
     ("road_traffic", "delft-road-traffic.geojson"),
@@ -94,6 +98,10 @@ DEMO_SCENARIOS: list[tuple[str, str, str]] = [
 DEMO_RUNS: list[tuple[str, str | None, dict, str]] = [
     ("road-noise", None, {}, "local"),
     ("road-noise", "example-traffic-calming", {}, "local"),
+    # buildings and green screen and absorb road noise: the other scenarios change both
+    ("road-noise", "example-housing-block", {}, "local"),
+    ("road-noise", "example-taller-building", {}, "local"),
+    ("road-noise", "example-cycle-path", {}, "local"),
     (
         "wind-turbines",
         "example-wind-turbines",
@@ -179,6 +187,9 @@ def build_demo(
                 user=user,
                 on_batch=on_batch,
             )
+        rule_files = sorted(RULES.glob("*.yaml"))
+        log(f"importing rule sets: {', '.join(f.name for f in rule_files)}")
+        reports += import_source(ws, "rules", rule_files, user=user, on_batch=on_batch)
         ws.store.set_area_of_interest(demo_area(ws))
         add_example_scenarios(ws, user=user, log=log)
     except BaseException:
@@ -222,6 +233,22 @@ def run_demo_models(
         how = "re-used" if reused else f"{record.duration_s:.1f} s"
         log(f"model run {record.id}: {label} ({how})")
         out.append((record, reused))
+    return out
+
+
+def check_demo_scenarios(
+    ws: Workspace, on: date, *, user: str = "", log: Callable[[str], None] = lambda s: None
+) -> list[FindingsRecord]:
+    """Check every example scenario against the norms in force on ``on``."""
+    out = []
+    for name, _, _ in DEMO_SCENARIOS:
+        record = check_scenario(ws.store, name, on, user=user)
+        counts = Counter(f["verdict"] for f in record.findings)
+        log(
+            f"check {name}: "
+            + (", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no findings")
+        )
+        out.append(record)
     return out
 
 

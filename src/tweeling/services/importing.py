@@ -14,7 +14,17 @@ from tweeling.services.import_worker import worker_batch
 from tweeling.services.workspace import Workspace
 from tweeling.store.base import WriteReport
 
-SOURCES = ("cityjson", "bgt", "ahn", "natura2000", "cbs", "imro", "model-inputs", "file")
+SOURCES = (
+    "cityjson",
+    "bgt",
+    "ahn",
+    "natura2000",
+    "cbs",
+    "imro",
+    "model-inputs",
+    "rules",
+    "file",
+)
 
 
 def check_request(kind: str, paths: Sequence[Path], options: dict[str, Any]) -> None:
@@ -58,6 +68,10 @@ def read_source(
         from tweeling.sources.imro import read_imro
 
         return [read_imro(p, **options) for p in paths]
+    if kind == "rules":
+        from tweeling.sources.rulesets import ruleset_batch
+
+        return [ruleset_batch(p) for p in paths]
     if kind == "model-inputs":
         from tweeling.sources.model_inputs import read_model_inputs
 
@@ -115,6 +129,8 @@ def import_source(
                 _import_streamed(ws, kind, p, options or {}, work, user, on_batch) for p in paths
             ]
         batches = read_source(kind, paths, work_dir=work, options=options)
+        if kind == "rules":
+            check_rules_fit(ws.store, batches)
         reports = []
         for batch in batches:
             progress = on_batch(batch) if on_batch else None
@@ -122,3 +138,29 @@ def import_source(
         return reports
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def check_rules_fit(store, batches: list[ImportBatch]) -> None:
+    """Rule sets must fit the norms the twin holds: no id of another file, no contradiction
+    with another file's norms (a file's own earlier norms are replaced by its re-import)."""
+    from tweeling.core.rules import NORMS_LAYER
+    from tweeling.sources.rulesets import find_conflicts, stored_norm
+
+    new = [stored_norm(r.id, r.geometry, r.properties) for b in batches for r in b]
+    files = {n.source for n in new}
+    held = []
+    if NORMS_LAYER in store.vector_layers():
+        held = [
+            n
+            for f in store.features(NORMS_LAYER)
+            if (n := stored_norm(f.id, f.geometry, f.properties)).source not in files
+        ]
+    taken = {n.id: n.source for n in held}
+    for n in new:
+        if n.id in taken:
+            raise InputError(
+                f"rule id {n.id!r} is already used by {taken[n.id]}", path=n.source, object_id=n.id
+            )
+    conflicts = [c for c in find_conflicts(held + new) if c.first.source != c.second.source]
+    if conflicts:
+        raise InputError(conflicts[0].message, path=conflicts[0].second.source)

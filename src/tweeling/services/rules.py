@@ -28,7 +28,7 @@ import shapely
 from shapely.strtree import STRtree
 
 from tweeling.core.errors import InputError
-from tweeling.core.rules import NORMS_LAYER, Norm, judge, norm_from_properties
+from tweeling.core.rules import NORMS_LAYER, Norm, judge
 from tweeling.core.timeaxis import to_text, utc_now
 from tweeling.services.scenarios import diff_views
 from tweeling.store.base import FindingsRecord
@@ -44,11 +44,18 @@ BUILDING_SUBJECTS = {
     "dwellings": "dwellings",
     "function": "function",
 }
-# Model outputs judged against norms: model -> (activity, output, {subject: row column}).
+# Model outputs judged against norms: model -> (activity, the layer of its sources, output,
+# {subject: row column}). A scenario without sources for a model has nothing to judge.
 MODEL_SUBJECTS = {
-    "road-noise": ("weg", "facades", {"lden_db": "lden_db", "lnight_db": "lnight_db"}),
+    "road-noise": (
+        "weg",
+        "road_traffic",
+        "facades",
+        {"lden_db": "lden_db", "lnight_db": "lnight_db"},
+    ),
     "wind-turbines": (
         "windturbine",
+        "wind_turbines",
         "buildings",
         {
             "lden_db": "lden_db",
@@ -60,6 +67,7 @@ MODEL_SUBJECTS = {
     ),
     "nitrogen-deposition": (
         "stikstof",
+        "nitrogen_sources",
         "hexagons",
         {"deposition_increase_mol_n_per_ha_per_yr": "difference_mol_n_per_ha_per_yr"},
     ),
@@ -132,11 +140,9 @@ def rule_book(store: GeoPackageStore) -> RuleBook:
     layers = set(store.vector_layers())
     norms: list[Norm] = []
     if NORMS_LAYER in layers:
-        for f in store.features(NORMS_LAYER):
-            norm = norm_from_properties(f.id, f.geometry, f.properties)
-            if (norm.extra or {}).get("everywhere"):
-                norm = _everywhere(norm)
-            norms.append(norm)
+        from tweeling.sources.rulesets import stored_norm
+
+        norms += [stored_norm(f.id, f.geometry, f.properties) for f in store.features(NORMS_LAYER)]
     if ZONING_LAYER in layers:
         from tweeling.sources.imro_norms import imro_norms
 
@@ -144,12 +150,6 @@ def rule_book(store: GeoPackageStore) -> RuleBook:
         converted = imro_norms(objects)
         norms += list(getattr(converted, "norms", converted))
     return RuleBook(norms)
-
-
-def _everywhere(norm: Norm) -> Norm:
-    from dataclasses import replace
-
-    return replace(norm, location=None)
 
 
 def applies_here(store: GeoPackageStore, geometry, on: date) -> list[Norm]:
@@ -284,11 +284,13 @@ def _check_models(store, scenario, view, book: RuleBook, on: date) -> list[Findi
 
     out: list[Finding] = []
     runs = [r for r in store.runs() if r.scenario == scenario]
-    for model_name, (activity, output, columns) in MODEL_SUBJECTS.items():
+    present = set(store.vector_layers())
+    for model_name, (activity, sources, output, columns) in MODEL_SUBJECTS.items():
         if not any(n.activity == activity for n in book.norms):
             continue
+        if sources not in present or store.count(sources, scenario=scenario) == 0:
+            continue
         inputs = registry.get(model_name).info.inputs
-        present = set(store.vector_layers())
         layers = [layer for layer in inputs if layer in present]
         if not layers:
             continue
