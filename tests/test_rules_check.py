@@ -18,6 +18,7 @@ from tweeling.core.rules import (
     LegalReference,
     Norm,
     NormValue,
+    judge,
     norm_properties,
 )
 from tweeling.models.input_layers import ROAD_TRAFFIC
@@ -183,8 +184,32 @@ def test_a_building_within_the_maximum_complies_and_findings_go_stale(ws):
         ],
     )
     assert rules.stale(ws.store, ws.store.findings("taller")[0])
-    again = rules.check_scenario(ws.store, "taller", TODAY)
+    again, reused = rules.checked(ws.store, "taller", TODAY)
+    assert not reused  # the scenario changed: computed again
     assert {f["rule"]: f["verdict"] for f in again.findings}["height-10"] == "exceeds"
+    same, reused = rules.checked(ws.store, "taller", TODAY)
+    assert reused and same == again  # nothing changed: the stored findings
+
+
+def test_every_comparison_is_judged():
+    def n(comparison, value, unit="m", **kw):
+        return norm("x", "building_height_m", comparison, value, unit, **kw)
+
+    assert judge(n("maximum", 10.0), 10.0).verdict == "complies"
+    assert judge(n("maximum", 10.0), 10.5).verdict == "exceeds"
+    assert judge(n("minimum", 2.5), 2.4).verdict == "exceeds"
+    assert judge(n("minimum", 2.5), 2.5).verdict == "complies"
+    assert judge(n("permit_above", 53.0, "dB"), 55.0).verdict == "needs_permit"
+    allowed = norm("f", "function", "allowed", ["wonen"])
+    assert judge(allowed, "wonen").verdict == "complies"
+    assert judge(allowed, "industrie").verdict == "needs_permit"
+    hard = norm("p", "within_building_plane", "allowed", ["true"], extra={"otherwise": "exceeds"})
+    assert judge(hard, "false").verdict == "exceeds"
+    assert judge(n("maximum", 10.0), None).verdict == "cannot_judge"
+    with pytest.raises(InputError, match="unit"):
+        NormValue(3.0, "")
+    with pytest.raises(InputError, match="allowed"):
+        norm("bad", "function", "allowed", 3.0, "m")
 
 
 def test_model_results_are_judged_and_a_missing_run_cannot_be(ws):

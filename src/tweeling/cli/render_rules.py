@@ -51,12 +51,13 @@ def norms(console: Console, found: list[Norm], on: date) -> None:
         console.print(f"[dim]note {escape(note)}[/]")
 
 
-def findings(console: Console, record: FindingsRecord) -> None:
+def findings(console: Console, record: FindingsRecord, *, reused: bool = False) -> None:
     rows = record.findings
+    how = f"stored {record.computed_at[:19]}, still current" if reused else "computed and stored"
     console.print(
         f"Checked scenario [bold]{escape(record.scenario)}[/] against the norms in force on "
         f"{record.on_date}: {len(rows)} findings (scenario version "
-        f"{record.content_hash[:12]}, stored)"
+        f"{record.content_hash[:12]}; {how})"
     )
     if not rows:
         return

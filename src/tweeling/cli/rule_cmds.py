@@ -38,20 +38,24 @@ def check(
     ],
     on: DateOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="All findings as JSON.")] = False,
+    again: Annotated[
+        bool, typer.Option("--again", help="Compute again even if nothing changed.")
+    ] = False,
     twin: TwinOpt = None,
 ) -> None:
-    """Check a scenario's interventions and model results against the norms in force."""
+    """Check a scenario's interventions and model results against the norms in force
+    (stored findings are re-used while the scenario, norms and runs are unchanged)."""
     from tweeling.cli import render_rules
-    from tweeling.services.rules import check_scenario
+    from tweeling.services.rules import checked
     from tweeling.services.workspace import open_workspace
 
     def body():
         with open_workspace(twin) as ws:
-            record = check_scenario(ws.store, scenario, _date(on), user=user())
+            record, reused = checked(ws.store, scenario, _date(on), user=user(), reuse=not again)
             if json_out:
                 console.print_json(data=record.findings)
             else:
-                render_rules.findings(console, record)
+                render_rules.findings(console, record, reused=reused)
 
     run(body)
 

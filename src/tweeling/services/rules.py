@@ -185,17 +185,44 @@ def check_scenario(
 ) -> FindingsRecord:
     """Judge a scenario's interventions and model results against the norms in force on
     ``on``; the findings are stored with the scenario version's content hash."""
+    return checked(store, scenario, on, user=user, reuse=False)[0]
+
+
+def checked(
+    store: GeoPackageStore, scenario: str, on: date, *, user: str = "", reuse: bool = True
+) -> tuple[FindingsRecord, bool]:
+    """The findings of a scenario on a date: the stored ones while the scenario version,
+    the norms and the model runs are unchanged, else computed again; and whether they were
+    re-used."""
     view = store.view(scenario)
     if view.is_baseline_head:
         raise InputError("name a scenario to check (the baseline has no interventions)")
     book = rule_book(store)
+    if reuse:
+        for record in store.findings(scenario):
+            if (
+                record.on_date == on.isoformat()
+                and record.content_hash == store.content_hash(scenario)
+                and record.rules_hash == _rules_and_runs_hash(store, scenario, book)
+            ):
+                return record, True
+    return _check(store, scenario, view, book, on, user), False
+
+
+def _rules_and_runs_hash(store: GeoPackageStore, scenario: str, book: RuleBook) -> str:
+    """The norms and the scenario's model runs: a new run can turn 'cannot judge' around."""
+    runs = sorted(r.id for r in store.runs() if r.scenario == scenario)
+    return hashlib.sha256((book.hash + "\n" + ",".join(runs)).encode()).hexdigest()
+
+
+def _check(store, scenario, view, book: RuleBook, on: date, user: str) -> FindingsRecord:
     findings = _check_buildings(store, scenario, view, book, on)
     findings += _check_models(store, scenario, view, book, on)
     record = FindingsRecord(
         scenario,
         on.isoformat(),
         store.content_hash(scenario),
-        book.hash,
+        _rules_and_runs_hash(store, scenario, book),
         to_text(utc_now()),
         user,
         [f.to_dict() for f in findings],
@@ -205,10 +232,10 @@ def check_scenario(
 
 
 def stale(store: GeoPackageStore, record: FindingsRecord) -> bool:
-    """Whether the scenario (or the norms) changed since the findings were computed."""
-    return (
-        store.content_hash(record.scenario) != record.content_hash
-        or rule_book(store).hash != record.rules_hash
+    """Whether the scenario, the norms or its model runs changed since the findings were
+    computed."""
+    return store.content_hash(record.scenario) != record.content_hash or (
+        _rules_and_runs_hash(store, record.scenario, rule_book(store)) != record.rules_hash
     )
 
 
