@@ -308,6 +308,27 @@ def demo(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    twin: TwinOpt = None,
+) -> None:
+    """Serve the twin over HTTP: OGC API Features (see /, /collections, /docs)."""
+    from tweeling.api.app import create_app
+    from tweeling.services.workspace import find_workspace
+
+    def body():
+        import uvicorn
+
+        root = find_workspace(twin)
+        app_ = create_app(root)
+        console.print(f"Tweeling serves {root} at http://{host}:{port}/ (Ctrl-C stops)")
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+    run(body)
+
+
+@app.command()
 def synth(
     count: Annotated[int, typer.Argument(min=1, help="Number of buildings.")],
     out: Annotated[Path, typer.Argument(help="Output GeoJSON text sequence file (.geojsons).")],

@@ -1,0 +1,1 @@
+"""The HTTP layer: OGC API endpoints over the twin (thin: parse, call the store, format)."""

@@ -1,0 +1,162 @@
+"""OGC API Features Part 1 over a small twin: landing, conformance, collections, items with
+bbox / limit / offset / next links, single items, scenarios, and hostile requests (4xx)."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from tests.scenario_support import modify, seed_twin
+from tweeling.api.app import create_app
+from tweeling.core.crs import RD_NEW, transformer
+from tweeling.services import scenarios as sc
+from tweeling.services.workspace import init_workspace
+
+
+@pytest.fixture
+def client(tmp_path):
+    ws = init_workspace(tmp_path / "twin")
+    seed_twin(ws)
+    sc.create_scenario(ws.store, "taller")
+    sc.apply_interventions(ws.store, "taller", [modify("h1", height_m=30.0)])
+    ws.close()
+    with TestClient(create_app(tmp_path / "twin")) as c:
+        yield c
+
+
+def test_landing_conformance_and_collections(client):
+    landing = client.get("/").json()
+    rels = {link["rel"] for link in landing["links"]}
+    assert {"self", "service-desc", "conformance", "data"} <= rels
+    conf = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
+    cols = client.get("/collections").json()["collections"]
+    houses = next(c for c in cols if c["id"] == "houses")
+    lon0, lat0, lon1, lat1 = houses["extent"]["spatial"]["bbox"][0]
+    assert 4.3 < lon0 < lon1 < 4.5 and 52.0 < lat0 < lat1 < 52.1  # Delft, in CRS84
+    assert client.get("/collections/houses").json()["id"] == "houses"
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_items_page_with_next_links_until_all_are_read(client):
+    seen, url = [], "/collections/houses/items?limit=7"
+    while url:
+        page = client.get(url)
+        assert page.status_code == 200 and page.headers["content-type"] == "application/geo+json"
+        body = page.json()
+        assert body["numberReturned"] == len(body["features"]) <= 7
+        seen += [f["id"] for f in body["features"]]
+        nxt = [link["href"] for link in body["links"] if link["rel"] == "next"]
+        url = nxt[0].replace("http://testserver", "") if nxt else None
+    assert len(seen) == len(set(seen)) == 30  # every house once
+
+
+def test_bbox_selects_and_coordinates_are_crs84(client):
+    tr = transformer(RD_NEW, "OGC:CRS84")
+    (x0, x1), (y0, y1) = tr.transform([84995, 85045], [447495, 447530])
+    body = client.get(f"/collections/houses/items?bbox={x0},{y0},{x1},{y1}&limit=100").json()
+    ids = {f["id"] for f in body["features"]}
+    assert ids and len(ids) < 30
+    for f in body["features"]:
+        lon, lat = shapely.geometry.shape(f["geometry"]).centroid.coords[0]
+        assert 4.3 < lon < 4.5 and 52.0 < lat < 52.1
+
+
+def test_single_items_and_scenarios(client):
+    base = client.get("/collections/houses/items/h1").json()
+    taller = client.get("/collections/houses/items/h1?scenario=taller").json()
+    assert base["id"] == "h1" and taller["properties"]["height_m"] == 30.0
+    assert base["properties"]["height_m"] != 30.0
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/collections/nope", 404),
+        ("/collections/nope/items", 404),
+        ("/collections/houses/items/nope", 404),
+        ("/collections/houses/items?bbox=1,2,3", 400),
+        ("/collections/houses/items?bbox=a,b,c,d", 400),
+        ("/collections/houses/items?bbox=4,53,3,52", 400),
+        ("/collections/houses/items?bbox=0,0,999,999", 400),
+        ("/collections/houses/items?bbox=nan,0,1,1", 400),
+        ("/collections/houses/items?limit=0", 400),
+        ("/collections/houses/items?limit=-5", 400),
+        ("/collections/houses/items?limit=abc", 400),
+        ("/collections/houses/items?offset=-1", 400),
+        ("/collections/houses/items?scenario=nope", 404),
+        ("/collections/houses/items?scenario=%27%3B%20DROP%20TABLE%20houses%3B--", 404),
+        ("/collections/%27%20OR%201%3D1--/items", 404),
+    ],
+)
+def test_hostile_requests_get_a_4xx_never_a_500(client, url, status):
+    response = client.get(url)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/collections/houses/items?limit=1").status_code == 200  # still serving
+
+
+def test_a_huge_limit_is_capped(client):
+    body = client.get("/collections/houses/items?limit=100000000").json()
+    assert body["numberReturned"] == 30
+
+
+@pytest.fixture
+def live(tmp_path):
+    """``tweeling serve`` on a free local port, in its own process (GDAL holds the GIL while
+    it reads, so the server cannot share the test's process)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    ws = init_workspace(tmp_path / "live")
+    seed_twin(ws)
+    ws.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "tweeling"
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port), "--twin", str(tmp_path / "live")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "/conformance", timeout=1).read()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"tweeling serve exited: {proc.stderr.read().decode()}")
+                time.sleep(0.1)
+        yield url, tmp_path / "live"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_gdal_and_owslib_read_the_same_features_as_the_store(live):
+    """GDAL's OAPIF driver (through pyogrio) and OWSLib read a collection unchanged."""
+    import pyogrio.raw
+    from owslib.ogcapi.features import Features
+
+    from tweeling.services.workspace import open_workspace
+
+    url, root = live
+    with open_workspace(root) as ws:
+        expected = {f.id: f.properties["height_m"] for f in ws.store.features("houses")}
+    meta, _, geometry, fields = pyogrio.raw.read(f"OAPIF:{url}", layer="houses")
+    names = list(meta["fields"])
+    ids = fields[names.index("id")]
+    heights = fields[names.index("height_m")]
+    assert dict(zip(ids, heights, strict=True)) == expected and len(geometry) == 30
+    api = Features(url)
+    assert "houses" in [c["id"] for c in api.collections()["collections"]]
+    page = api.collection_items("houses", limit=100)
+    assert {f["id"]: f["properties"]["height_m"] for f in page["features"]} == expected
