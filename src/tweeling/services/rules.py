@@ -311,6 +311,14 @@ def _check_models(store, scenario, view, book: RuleBook, on: date) -> list[Findi
 
     out: list[Finding] = []
     runs = [r for r in store.runs() if r.scenario == scenario]
+    cache: dict[tuple[str, str], str] = {}
+
+    def hashed(v, layer: str) -> str:  # models share input layers (buildings): hash once
+        key = (v.ref, layer)
+        if key not in cache:
+            cache[key] = store.content_hash(view=v, layers=[layer])
+        return cache[key]
+
     present = set(store.vector_layers())
     for model_name, (activity, sources, output, columns) in MODEL_SUBJECTS.items():
         if not any(n.activity == activity for n in book.norms):
@@ -321,10 +329,8 @@ def _check_models(store, scenario, view, book: RuleBook, on: date) -> list[Findi
         layers = [layer for layer in inputs if layer in present]
         if not layers:
             continue
-        current = {layer: store.content_hash(view=view, layers=[layer]) for layer in layers}
-        base = {
-            layer: store.content_hash(view=view.root_view(), layers=[layer]) for layer in layers
-        }
+        current = {layer: hashed(view, layer) for layer in layers}
+        base = {layer: hashed(view.root_view(), layer) for layer in layers}
         if current == base:
             continue  # the scenario does not touch what this model reads
         run = next(
