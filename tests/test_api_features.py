@@ -160,3 +160,46 @@ def test_gdal_and_owslib_read_the_same_features_as_the_store(live):
     assert "houses" in [c["id"] for c in api.collections()["collections"]]
     page = api.collection_items("houses", limit=100)
     assert {f["id"]: f["properties"]["height_m"] for f in page["features"]} == expected
+
+
+RD_URI = "http://www.opengis.net/def/crs/EPSG/0/28992"
+ETRS89_URI = "http://www.opengis.net/def/crs/EPSG/0/4258"
+
+
+def test_part2_crs_rd_and_etrs89_with_bbox_crs(client, tmp_path):
+    from tweeling.services.workspace import open_workspace
+
+    with open_workspace(tmp_path / "twin") as ws:
+        stored = {f.id: f.geometry for f in ws.store.features("houses")}
+    rd = client.get(f"/collections/houses/items?limit=100&crs={RD_URI}")
+    assert rd.headers["content-crs"] == f"<{RD_URI}>"
+    for f in rd.json()["features"]:
+        assert shapely.geometry.shape(f["geometry"]).equals_exact(stored[f["id"]], 1e-6)
+    # ETRS89 is latitude first (EPSG:4258 axis order)
+    one = client.get(f"/collections/houses/items/h1?crs={ETRS89_URI}")
+    lat, lon = shapely.geometry.shape(one.json()["geometry"]).centroid.coords[0]
+    assert 52.0 < lat < 52.1 and 4.3 < lon < 4.5
+    assert one.headers["content-crs"] == f"<{ETRS89_URI}>"
+    # a bbox in RD New selects the same houses as in CRS84
+    box = "84995,447495,85045,447530"
+    by_rd = client.get(f"/collections/houses/items?bbox={box}&bbox-crs={RD_URI}&limit=100")
+    tr = transformer(RD_NEW, "OGC:CRS84")
+    (x0, x1), (y0, y1) = tr.transform([84995, 85045], [447495, 447530])
+    by_84 = client.get(f"/collections/houses/items?bbox={x0},{y0},{x1},{y1}&limit=100")
+    ids_rd = {f["id"] for f in by_rd.json()["features"]}
+    assert ids_rd and ids_rd <= {f["id"] for f in by_84.json()["features"]}
+    assert RD_URI in client.get("/collections/houses").json()["crs"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "crs=EPSG:3857",
+        "crs=http://www.opengis.net/def/crs/EPSG/0/3857",
+        "bbox=1,2,3,4&bbox-crs=nope",
+        f"bbox=0,0,1,1&bbox-crs={RD_URI}",
+    ],
+)
+def test_unsupported_crs_is_a_400(client, query):
+    response = client.get(f"/collections/houses/items?{query}")
+    assert response.status_code == 400, response.text

@@ -1,4 +1,6 @@
-"""OGC API - Features - Part 1: Core (OGC 17-069r4), GeoJSON in CRS84.
+"""OGC API - Features - Part 1: Core (OGC 17-069r4) and Part 2: CRS by reference (OGC
+18-058r1), GeoJSON in CRS84 by default, RD New or ETRS89 on request (``crs``, ``bbox-crs``,
+``Content-Crs``).
 
 Landing page, conformance, the vector layers as collections, items with ``bbox``, ``limit``
 and ``offset`` (with ``next`` links) and single items; ``scenario`` selects a scenario's view
@@ -8,7 +10,6 @@ and ``offset`` (with ``next`` links) and single items; ``scenario`` selects a sc
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,60 +18,28 @@ import shapely
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from tweeling.core.crs import RD_NEW, transformer
-from tweeling.core.errors import InputError, NotFoundError
+from tweeling.api import crs
+from tweeling.core.errors import NotFoundError
 from tweeling.store.base import StoredFeature
 
 router = APIRouter()
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_LIMIT = 10_000  # larger limits are served as this many (OGC 17-069r4 /req/core/fc-limit)
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ]
 GEOJSON = "application/geo+json"
 
 
-def _json(data: Any, media_type: str = "application/json") -> Response:
-    return Response(orjson.dumps(data), media_type=media_type)
+def _json(data: Any, media_type: str = "application/json", content_crs: str | None = None):
+    headers = {"Content-Crs": f"<{content_crs}>"} if content_crs else None
+    return Response(orjson.dumps(data), media_type=media_type, headers=headers)
 
 
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def _to_crs84(geometry):
-    tr = transformer(RD_NEW, "OGC:CRS84")
-
-    def fn(coords):
-        out = coords.copy()
-        out[:, 0], out[:, 1] = tr.transform(coords[:, 0], coords[:, 1])
-        return out
-
-    return shapely.transform(geometry, fn, include_z=None)
-
-
-def _bbox_to_rd(text: str) -> tuple[float, float, float, float]:
-    parts = text.split(",")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise InputError(f"bbox {text!r}: expected 4 numbers minlon,minlat,maxlon,maxlat") from None
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise InputError(f"bbox {text!r}: expected 4 finite numbers minlon,minlat,maxlon,maxlat")
-    x0, y0, x1, y1 = values
-    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise InputError(f"bbox {text!r}: longitudes and latitudes out of range (CRS84)")
-    if x0 > x1:
-        raise InputError(f"bbox {text!r}: boxes across the antimeridian are not supported")
-    tr = transformer("OGC:CRS84", RD_NEW)
-    xs = [x0, x1, x0, x1, (x0 + x1) / 2, (x0 + x1) / 2]
-    ys = [y0, y0, y1, y1, y0, y1]
-    rx, ry = tr.transform(xs, ys)
-    if not all(math.isfinite(v) for v in (*rx, *ry)):
-        raise InputError(f"bbox {text!r} cannot be expressed in RD New")
-    return min(rx), min(ry), max(rx), max(ry)
 
 
 def _collection(request: Request, ws, name: str) -> dict[str, Any]:
@@ -81,15 +50,16 @@ def _collection(request: Request, ws, name: str) -> dict[str, Any]:
         "title": info.title or name,
         "description": info.schema.description if info.schema else "",
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": list(crs.SUPPORTED),
+        "storageCrs": crs.RD,
         "links": [
             {"href": f"{base}/collections/{name}", "rel": "self", "type": "application/json"},
             {"href": f"{base}/collections/{name}/items", "rel": "items", "type": GEOJSON},
         ],
     }
     if info.extent is not None:
-        box = _to_crs84(shapely.box(*info.extent)).bounds
-        out["extent"] = {"spatial": {"bbox": [list(box)], "crs": CRS84}}
+        box = crs.from_rd(shapely.box(*info.extent), crs.CRS84).bounds
+        out["extent"] = {"spatial": {"bbox": [list(box)], "crs": crs.CRS84}}
     return out
 
 
@@ -98,9 +68,11 @@ def _vector(ws, name: str) -> None:
         raise NotFoundError(f"no collection {name!r} (see /collections)")
 
 
-def _feature(f: StoredFeature, base: str, name: str) -> dict[str, Any]:
+def _feature(f: StoredFeature, base: str, name: str, target: str) -> dict[str, Any]:
     geometry = (
-        None if f.geometry is None else orjson.loads(shapely.to_geojson(_to_crs84(f.geometry)))
+        None
+        if f.geometry is None
+        else orjson.loads(shapely.to_geojson(crs.from_rd(f.geometry, target)))
     )
     props = {k: v for k, v in f.properties.items() if k != "geometry_3d"}
     return {
@@ -164,7 +136,9 @@ def collection(request: Request, name: str) -> Response:
 def items(
     request: Request,
     name: str,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
+    bbox: Annotated[str | None, Query(description="lower and upper corner, in bbox-crs")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="default CRS84")] = None,
+    crs_: Annotated[str | None, Query(alias="crs", description="output CRS, default CRS84")] = None,
     limit: Annotated[int, Query(ge=1, description=f"at most {MAX_LIMIT} are returned")] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
     scenario: Annotated[str | None, Query(description="NAME or NAME@LABEL")] = None,
@@ -172,13 +146,14 @@ def items(
     ws = request.app.state.twins.get()
     _vector(ws, name)
     limit = min(limit, MAX_LIMIT)
-    box = _bbox_to_rd(bbox) if bbox else None
+    target = crs.check(crs_)
+    box = crs.bbox_to_rd(bbox, crs.check(bbox_crs, "bbox-crs")) if bbox else None
     rows = list(
         ws.store.features(name, bbox=box, limit=limit + 1, offset=offset, scenario=scenario)
     )
     more = len(rows) > limit
     base = _base(request)
-    features = [_feature(f, base, name) for f in rows[:limit]]
+    features = [_feature(f, base, name, target) for f in rows[:limit]]
     params = {k: v for k, v in request.query_params.items() if k not in ("offset", "limit")}
     links = [
         {"href": str(request.url), "rel": "self", "type": GEOJSON},
@@ -199,7 +174,7 @@ def items(
         "numberReturned": len(features),
         "links": links,
     }
-    return _json(body, GEOJSON)
+    return _json(body, GEOJSON, target)
 
 
 @router.get("/collections/{name}/items/{feature_id}", summary="One feature")
@@ -208,10 +183,12 @@ def item(
     name: str,
     feature_id: str,
     scenario: Annotated[str | None, Query(description="NAME or NAME@LABEL")] = None,
+    crs_: Annotated[str | None, Query(alias="crs", description="output CRS, default CRS84")] = None,
 ) -> Response:
     ws = request.app.state.twins.get()
     _vector(ws, name)
+    target = crs.check(crs_)
     found = ws.store.lookup(name, [feature_id], scenario=scenario).get(feature_id)
     if found is None:
         raise NotFoundError(f"no feature {feature_id!r} in collection {name!r}")
-    return _json(_feature(found, _base(request), name), GEOJSON)
+    return _json(_feature(found, _base(request), name, target), GEOJSON, target)
