@@ -203,3 +203,16 @@ def test_part2_crs_rd_and_etrs89_with_bbox_crs(client, tmp_path):
 def test_unsupported_crs_is_a_400(client, query):
     response = client.get(f"/collections/houses/items?{query}")
     assert response.status_code == 400, response.text
+
+
+def test_datetime_reads_the_twin_as_it_was_and_counts_are_given(client):
+    now = client.get("/collections/houses/items?limit=5").json()
+    assert now["numberMatched"] == 30 and now["numberReturned"] == 5
+    before = client.get("/collections/houses/items?datetime=2000-01-01T00:00:00Z").json()
+    assert before["numberReturned"] == 0  # the houses were recorded later
+    later = client.get("/collections/houses/items?datetime=2100-01-01T00:00:00Z&limit=100")
+    assert later.json()["numberReturned"] == 30
+    for bad in ("2020-01-01/2021-01-01", "not-a-time"):
+        assert client.get(f"/collections/houses/items?datetime={bad}").status_code == 400
+    both = client.get("/collections/houses/items?datetime=2100-01-01T00:00:00Z&scenario=taller")
+    assert both.status_code == 400  # a scenario's state is pinned by a frozen version

@@ -19,7 +19,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from tweeling.api import crs
-from tweeling.core.errors import NotFoundError
+from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.timeaxis import parse_time
 from tweeling.store.base import StoredFeature
 
 router = APIRouter()
@@ -40,6 +41,14 @@ def _json(data: Any, media_type: str = "application/json", content_crs: str | No
 
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
+
+
+def _instant(text: str):
+    """OGC ``datetime``: an instant reads the twin as it was then (both time axes); intervals
+    (``a/b``, ``../b``) are not supported."""
+    if "/" in text:
+        raise InputError(f"datetime {text!r}: only an instant is supported, not an interval")
+    return parse_time(text, what="datetime")
 
 
 def _collection(request: Request, ws, name: str) -> dict[str, Any]:
@@ -142,14 +151,21 @@ def items(
     limit: Annotated[int, Query(ge=1, description=f"at most {MAX_LIMIT} are returned")] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
     scenario: Annotated[str | None, Query(description="NAME or NAME@LABEL")] = None,
+    datetime_: Annotated[
+        str | None,
+        Query(alias="datetime", description="an instant (RFC 3339): the twin as it was then"),
+    ] = None,
 ) -> Response:
     ws = request.app.state.twins.get()
     _vector(ws, name)
     limit = min(limit, MAX_LIMIT)
     target = crs.check(crs_)
     box = crs.bbox_to_rd(bbox, crs.check(bbox_crs, "bbox-crs")) if bbox else None
+    as_of = _instant(datetime_) if datetime_ else None
     rows = list(
-        ws.store.features(name, bbox=box, limit=limit + 1, offset=offset, scenario=scenario)
+        ws.store.features(
+            name, bbox=box, limit=limit + 1, offset=offset, scenario=scenario, as_of=as_of
+        )
     )
     more = len(rows) > limit
     base = _base(request)
@@ -174,6 +190,8 @@ def items(
         "numberReturned": len(features),
         "links": links,
     }
+    if box is None and scenario is None and as_of is None:
+        body["numberMatched"] = ws.store.layer(name).count  # kept by the store: cheap
     return _json(body, GEOJSON, target)
 
 
