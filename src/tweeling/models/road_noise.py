@@ -19,6 +19,7 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
+from tweeling.core.crs import union_bounds
 from tweeling.core.errors import InputError
 from tweeling.methods.noise_cnossos_road import road_emission_per_metre_db
 from tweeling.methods.noise_iso9613 import A_WEIGHTING_DB, lden_db
@@ -206,7 +207,7 @@ class RoadNoiseModel:
     def run(self, ctx: RunContext) -> ModelResult:
         p = ctx.parameters
         _check_fractions(p)
-        reach = _grow(ctx.extent, p["max_distance_m"])
+        reach = union_bounds([ctx.extent], p["max_distance_m"])
         roads = checked_features(ctx, ROAD_TRAFFIC, bbox=reach)
         if not roads:
             raise InputError(
@@ -306,7 +307,7 @@ def _sources(roads, p) -> _Sources:
             per_metre = _emission_per_metre_db(values, p)
         except InputError as exc:
             raise InputError(exc.reason, object_id=f"road_traffic/{oid}", field=exc.field) from None
-        mids, lengths_m = _split_line(np.asarray(geom.coords)[:, :2], p["source_spacing_m"])
+        mids, lengths_m, _ = _split_line(np.asarray(geom.coords)[:, :2], p["source_spacing_m"])
         with np.errstate(divide="ignore"):
             lw = per_metre[None, :, :] + 10.0 * np.log10(lengths_m)[:, None, None]
         xy.append(mids)
@@ -320,8 +321,9 @@ def _sources(roads, p) -> _Sources:
     return _Sources(xy, tree)
 
 
-def _split_line(coords: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Midpoints and lengths of pieces of at most ``spacing`` metres along a polyline."""
+def _split_line(coords: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Midpoints, lengths and unit directions of pieces of at most ``spacing`` metres along
+    a polyline."""
     a, b = coords[:-1], coords[1:]
     seg = np.hypot(*(b - a).T)
     keep = seg > 0
@@ -331,11 +333,7 @@ def _split_line(coords: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndar
     k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     t = (k + 0.5) / n[which]
     mids = a[which] + (b - a)[which] * t[:, None]
-    return mids, (seg / n)[which]
-
-
-def _grow(box, margin):
-    return (box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin)
+    return mids, (seg / n)[which], ((b - a) / seg[:, None])[which]
 
 
 def _buildings(ctx: RunContext, reach, notes: list[str]):
@@ -442,13 +440,8 @@ def _facade_receivers(buildings, spacing):
     for i, (_, geom, _, _) in enumerate(buildings):
         for poly in getattr(geom, "geoms", [geom]):
             ring = np.asarray(shapely.geometry.polygon.orient(poly, 1.0).exterior.coords)[:, :2]
-            mids, _ = _split_line(ring, spacing)
-            a, b = ring[:-1], ring[1:]
-            seg = b - a
-            length = np.hypot(*seg.T)
-            seg, length = seg[length > 0], length[length > 0]
-            n = np.maximum(np.ceil(length / spacing), 1).astype(np.int64)
-            normal = np.repeat(np.column_stack([seg[:, 1], -seg[:, 0]]) / length[:, None], n, 0)
+            mids, _, direction = _split_line(ring, spacing)
+            normal = np.column_stack([direction[:, 1], -direction[:, 0]])
             xy.append(mids + FACADE_OFFSET_M * normal)  # counter-clockwise: outward is right
             owner.append(np.full(len(mids), i))
     if not xy:
@@ -466,6 +459,7 @@ def _propagate(ctx, sources: _Sources, receivers, clearance, raster, p):
         return energy, counts
     h_r = p["receiver_height_m"]
     tree = sources.tree
+    _, ground_at = raster.sample(receivers[:, 0], receivers[:, 1])  # G_r, once per receiver
     block = 2000
     for start in range(0, n, block):
         stop = min(n, start + block)
@@ -487,13 +481,12 @@ def _propagate(ctx, sources: _Sources, receivers, clearance, raster, p):
                 src, rcv, raster, max_samples=MAX_PATH_SAMPLES, receiver_clearance_m=clearance[ri]
             )
             counts["screened"] += int(paths.screened.sum())
-            _, g_r = raster.sample(rcv[:, 0], rcv[:, 1])
             a = point_source_attenuation_db(
                 paths,
                 SOURCE_HEIGHT_M,
                 h_r,
                 0.0,
-                g_r,
+                ground_at[ri],
                 p["air_temperature_c"],
                 p["relative_humidity_pct"],
             )

@@ -199,13 +199,14 @@ def checked(
         raise InputError("name a scenario to check (the baseline has no interventions)")
     book = rule_book(store)
     if reuse:
-        for record in store.findings(scenario):
-            if (
-                record.on_date == on.isoformat()
-                and record.content_hash == store.content_hash(scenario)
-                and record.rules_hash == _rules_and_runs_hash(store, scenario, book)
-            ):
-                return record, True
+        # one stored check per scenario and date (the table's key)
+        stored = [r for r in store.findings(scenario) if r.on_date == on.isoformat()]
+        if (
+            stored
+            and stored[0].content_hash == store.content_hash(scenario)
+            and stored[0].rules_hash == _rules_and_runs_hash(store, scenario, book)
+        ):
+            return stored[0], True
     return _check(store, scenario, view, book, on, user), False
 
 
@@ -264,7 +265,7 @@ def _finding(norm: Norm, obj: str, value: Any, origin: str) -> Finding:
 def _check_buildings(store, scenario, view, book: RuleBook, on: date) -> list[Finding]:
     if BUILDINGS not in store.vector_layers():
         return []
-    diff = diff_views(store, view.root_view(), view)
+    diff = diff_views(store, view.root_view(), view, only=[BUILDINGS])
     changed = [c.id for c in diff.layers.get(BUILDINGS, []) if c.kind in ("added", "modified")]
     if not changed:
         return []

@@ -81,7 +81,7 @@ def prepare(
     given.update(params or {})
     checked = info.check_parameters(given)
     box = check_extent(store, extent)
-    present = set(store.vector_layers()) | {i.name for i in store.layers()}
+    present = set(store.layer_names())
     missing = [layer for layer in info.inputs if layer not in present]
     if missing:
         from tweeling.models.input_layers import INPUT_LAYERS

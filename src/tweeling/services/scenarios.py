@@ -268,9 +268,12 @@ def diff_scenarios(store: GeoPackageStore, a: str, b: str | None = None) -> Scen
     return diff_views(store, va, vb)
 
 
-def diff_views(store: GeoPackageStore, va: View, vb: View) -> ScenarioDiff:
+def diff_views(
+    store: GeoPackageStore, va: View, vb: View, *, only: list[str] | None = None
+) -> ScenarioDiff:
+    """Changes from view ``va`` to ``vb`` (in the layers ``only``, else all)."""
     layers = {}
-    for layer in store.vector_layers():
+    for layer in store.vector_layers() if only is None else only:
         ids = sorted(store.candidate_ids(layer, va, vb))
         if not ids:
             continue

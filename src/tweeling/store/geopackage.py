@@ -136,9 +136,12 @@ class GeoPackageStore:
             )
         ]
 
+    def layer_names(self) -> list[str]:
+        """Every layer's name (vector and raster), without computing their details."""
+        return [r[0] for r in self._con.execute("SELECT name FROM tw_layers ORDER BY name")]
+
     def layers(self) -> list[LayerInfo]:
-        names = [r[0] for r in self._con.execute("SELECT name FROM tw_layers ORDER BY name")]
-        return [self.layer(n) for n in names]
+        return [self.layer(n) for n in self.layer_names()]
 
     def layer(self, name: str) -> LayerInfo:
         row = self._con.execute(
