@@ -43,7 +43,7 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
 
 
 def create_app(root: Path) -> FastAPI:
-    from tweeling.api import features
+    from tweeling.api import features, processes, resources, tiles
 
     app = FastAPI(
         title="Tweeling",
@@ -72,4 +72,7 @@ def create_app(root: Path) -> FastAPI:
         return problem(400, "Bad Request", detail or "invalid request")
 
     app.include_router(features.router)
+    app.include_router(tiles.router)
+    app.include_router(processes.router)
+    app.include_router(resources.router)
     return app

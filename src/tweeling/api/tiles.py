@@ -1,0 +1,7 @@
+"""Placeholder router: filled in by the tiles work of issue 6."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
