@@ -21,3 +21,25 @@ def shared_data() -> Path:
         # Never skip: CI must have the data beside the checkout.
         pytest.fail(f"sample data not found at {path} (set TWEELING_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_master(tmp_path_factory, shared_data) -> Path:
+    """The Delft demo twin (with its model runs and checked scenarios), built once per test
+    session through the CLI as a user builds it; tests work on copies (``copy_demo``)."""
+    from typer.testing import CliRunner
+
+    from tweeling.cli.main import app
+
+    root = tmp_path_factory.mktemp("demo-master") / "delft"
+    result = CliRunner().invoke(app, ["demo", "--twin", str(root), "--data", str(shared_data)])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def copy_demo(tmp_path_factory, master: Path) -> Path:
+    import shutil
+
+    root = tmp_path_factory.mktemp("demo") / "twin"
+    shutil.copytree(master, root)
+    return root

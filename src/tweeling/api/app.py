@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from tweeling.core.errors import InputError, NotFoundError, TweelingError
+from tweeling.core.errors import InputError, NotFoundError, StoreBusy, TweelingError
 from tweeling.services.workspace import Workspace, open_workspace
 
 
@@ -44,6 +44,7 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
 
 def create_app(root: Path) -> FastAPI:
     from tweeling.api import features, processes, resources, tiles
+    from tweeling.api.viewer import mount_viewer
 
     app = FastAPI(
         title="Tweeling",
@@ -60,6 +61,10 @@ def create_app(root: Path) -> FastAPI:
     async def bad_input(request: Request, exc: InputError):
         return problem(400, "Bad Request", str(exc))
 
+    @app.exception_handler(StoreBusy)
+    async def busy(request: Request, exc: StoreBusy):  # another process is writing: retry
+        return problem(503, "Service Unavailable", str(exc))
+
     @app.exception_handler(TweelingError)
     async def other(request: Request, exc: TweelingError):
         return problem(400, "Bad Request", str(exc))
@@ -75,4 +80,5 @@ def create_app(root: Path) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(processes.router)
     app.include_router(resources.router)
+    mount_viewer(app)
     return app

@@ -37,7 +37,7 @@ from tweeling.core.errors import InputError
 from tweeling.core.interventions import Intervention
 from tweeling.sources.geojson_geometry import check_lonlat, read_geometry
 
-_FIELDS = {
+FIELDS = {
     "kind",
     "layer",
     "id",
@@ -86,16 +86,20 @@ def _from_yaml(text: bytes, path: Path, crs: str | None) -> list[Intervention]:
         label = f"item {n}"
         if not isinstance(item, dict):
             raise InputError("an intervention is a mapping", path=path, object_id=label)
-        unknown = set(item) - _FIELDS
+        unknown = set(item) - FIELDS
         if unknown:
             raise InputError(
                 f"unknown keys: {', '.join(sorted(map(str, unknown)))} (known: "
-                f"{', '.join(sorted(_FIELDS))})",
+                f"{', '.join(sorted(FIELDS))})",
                 path=path,
                 object_id=label,
             )
         geometry = read_geometry(item.get("geometry"), source_crs, path, label)
-        out.append(_make(item, geometry, item.get("properties") or {}, item.get("id"), path, label))
+        out.append(
+            make_intervention(
+                item, geometry, item.get("properties") or {}, item.get("id"), path, label
+            )
+        )
     return out
 
 
@@ -121,7 +125,7 @@ def _from_geojson(text: bytes, path: Path, crs: str | None) -> list[Intervention
                 path=path,
                 object_id=label,
             )
-        unknown = set(meta) - (_FIELDS - {"geometry", "properties", "id"})
+        unknown = set(meta) - (FIELDS - {"geometry", "properties", "id"})
         if unknown:
             raise InputError(
                 f"unknown keys in 'intervention': {', '.join(sorted(map(str, unknown)))}",
@@ -134,7 +138,7 @@ def _from_geojson(text: bytes, path: Path, crs: str | None) -> list[Intervention
         geometry = read_geometry(raw, source_crs, path, label)
         fid = feature.get("id")
         out.append(
-            _make(
+            make_intervention(
                 meta,
                 geometry,
                 feature.get("properties") or {},
@@ -146,7 +150,7 @@ def _from_geojson(text: bytes, path: Path, crs: str | None) -> list[Intervention
     return out
 
 
-def _make(
+def make_intervention(
     item: dict[str, Any], geometry, properties, object_id, path: Path, label: str
 ) -> Intervention:
     return Intervention(
