@@ -29,3 +29,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# The web viewer's front-end packages (MapLibre GL JS, Chart.js) from npm, pinned by
+# web/package-lock.json; the app serves them itself, so the viewer needs no internet later.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing Node.js and npm from Debian packages" >&2
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+web_stamp=web/node_modules/.tweeling-installed
+if [ ! -f "$web_stamp" ] || [ web/package-lock.json -nt "$web_stamp" ]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$web_stamp"
+fi

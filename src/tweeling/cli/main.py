@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -272,6 +273,11 @@ def demo(
             help="Folder with the sample data (default: ../shared/data beside the project)."
         ),
     ] = None,
+    serve_: Annotated[
+        bool, typer.Option("--serve", help="Then serve it and open the web viewer.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Address to serve on (with --serve).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on (with --serve).")] = 8000,
 ) -> None:
     """Build the Delft demo twin from real Dutch open data and show what it holds."""
     from datetime import date
@@ -303,6 +309,8 @@ def demo(
             )
             check_demo_scenarios(ws, date.today(), user=_user(), log=console.print)
             render.demo_summary(console, ws, reports, seconds)
+        if serve_:
+            _serve(ws.root, host, port, open_browser=True)
 
     run(body)
 
@@ -313,19 +321,29 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     twin: TwinOpt = None,
 ) -> None:
-    """Serve the twin over HTTP: OGC API Features (see /, /collections, /docs)."""
-    from tweeling.api.app import create_app
+    """Serve the twin over HTTP: the web viewer (/viewer/) and OGC APIs (/, /docs)."""
     from tweeling.services.workspace import find_workspace
 
-    def body():
-        import uvicorn
+    run(lambda: _serve(find_workspace(twin), host, port, open_browser=False))
 
-        root = find_workspace(twin)
-        app_ = create_app(root)
-        console.print(f"Tweeling serves {root} at http://{host}:{port}/ (Ctrl-C stops)")
-        uvicorn.run(app_, host=host, port=port, log_level="warning")
 
-    run(body)
+def _serve(root: Path, host: str, port: int, *, open_browser: bool) -> None:
+    import threading
+    import webbrowser
+
+    import uvicorn
+
+    from tweeling.api.app import create_app
+
+    app_ = create_app(root)
+    url = f"http://{host}:{port}/viewer/"
+    console.print(
+        f"Tweeling serves {root}\n  viewer: [bold]{url}[/]\n  API:    http://{host}:{port}/ "
+        "(OGC API Features, Tiles, Processes; /docs)\n  Ctrl-C stops."
+    )
+    if open_browser and os.environ.get("DISPLAY") and not os.environ.get("CI"):
+        threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -1,0 +1,64 @@
+"""The web viewer at ``/viewer/``: our own static files plus the front-end packages that
+``scripts/setup.sh`` installed from npm into ``web/node_modules`` (MapLibre GL JS, Chart.js).
+
+Nothing is fetched from a CDN: the app serves every script, style and font it uses, so the
+viewer works without internet.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).resolve().parent.parent / "web"
+# npm packages the viewer needs -> the folder of each package that holds its browser build
+VENDOR = {"maplibre-gl": "dist", "chart.js": "dist"}
+
+router = APIRouter(include_in_schema=False)
+
+
+def node_modules() -> Path:
+    """Where setup put the npm packages: ``TWEELING_NODE_MODULES`` or ``web/node_modules``
+    beside ``src/`` in a checkout."""
+    env = os.environ.get("TWEELING_NODE_MODULES")
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "web" / "node_modules"
+
+
+def missing_packages() -> list[str]:
+    root = node_modules()
+    return [name for name, sub in VENDOR.items() if not (root / name / sub).is_dir()]
+
+
+@router.get("/viewer")
+def viewer_redirect() -> RedirectResponse:
+    return RedirectResponse("/viewer/", status_code=308)
+
+
+@router.get("/viewer/")
+def viewer_page():
+    missing = missing_packages()
+    if missing:  # a setup step was skipped: say which, rather than a blank page
+        text = (
+            f"The viewer's npm packages are missing from {node_modules()}: "
+            f"{', '.join(missing)}. Run 'bash scripts/setup.sh' (npm ci in web/)."
+        )
+        return HTMLResponse(f"<!doctype html><title>Tweeling</title><p>{text}</p>", 503)
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+def mount_viewer(app: FastAPI) -> None:
+    """Serve the viewer's own files and the vendor packages (missing ones give 404s; the
+    viewer page itself says what to install)."""
+    app.include_router(router)
+    app.mount("/viewer/static", StaticFiles(directory=STATIC), name="viewer-static")
+    root = node_modules()
+    for name, sub in VENDOR.items():
+        app.mount(
+            f"/viewer/vendor/{name}",
+            StaticFiles(directory=root / name / sub, check_dir=False),
+            name=f"vendor-{name}",
+        )

@@ -1,0 +1,212 @@
+"""The web viewer in real Chromium over the Delft demo twin: buildings are drawn (pixels, not
+only DOM), scenarios switch, a building's information opens with its findings, the layer
+list and languages work, and drawing a building block makes a draft scenario whose road
+noise is computed again. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser_support import CHROMIUM_FLAGS, Server, chromium_path, shot
+from tests.conftest import copy_demo
+
+pytestmark = pytest.mark.slow
+TALLER = "b31bc4dc2-00ba-11e6-b420-2bdcc4ab5d7f"  # 6.17 m, 24 m in example-taller-building
+MAP_IDLE = "window.tweelingMap?.loaded() && window.tweelingMap.areTilesLoaded()"
+HEIGHT_OF = """(id) => {
+  const fs = window.tweelingMap.querySourceFeatures('buildings',
+    {sourceLayer: 'buildings', filter: ['==', ['get', 'id'], id]});
+  return fs.length ? fs[0].properties.height_m : null;
+}"""
+CENTRE_ON = """(id) => {
+  const m = window.tweelingMap;
+  const f = m.querySourceFeatures('buildings',
+    {sourceLayer: 'buildings', filter: ['==', ['get', 'id'], id]})[0];
+  const g = f.geometry;
+  const ring = (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).slice(0, -1);
+  const c = ring.reduce((a, p) => [a[0] + p[0] / ring.length, a[1] + p[1] / ring.length], [0, 0]);
+  m.jumpTo({center: c});
+  const p = m.project(c);
+  return [p.x, p.y];
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, demo_master):
+    srv = Server(copy_demo(tmp_path_factory, demo_master))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="nl-NL")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(f"{server.url}/viewer/")
+    page.wait_for_function("document.body.dataset.ready !== undefined", timeout=60_000)
+    assert page.evaluate("document.body.dataset.ready") == "true", errors
+    idle(page)
+    yield page
+    context.close()
+    # a 204 (empty tile) is not an error; anything else in the console is
+    assert not [e for e in errors if "204" not in e], errors
+
+
+def idle(page) -> None:
+    page.wait_for_function(MAP_IDLE, timeout=60_000)
+    page.wait_for_timeout(300)  # one more frame after the last tile
+
+
+def canvas_pixels(page) -> np.ndarray:
+    png = page.locator("#map canvas").screenshot()
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def changed_share(a: np.ndarray, b: np.ndarray) -> float:
+    return float((np.abs(a - b).sum(axis=2) > 30).mean())
+
+
+def test_buildings_are_drawn_in_3d(page):
+    shot(page, "viewer-baseline")
+    with_buildings = canvas_pixels(page)
+    page.get_by_label("Gebouwen (3D)").uncheck()
+    idle(page)
+    without = canvas_pixels(page)
+    shot(page, "viewer-without-buildings")
+    # the extruded buildings cover a good part of the view of the demo area
+    assert changed_share(with_buildings, without) > 0.03
+    page.get_by_label("Gebouwen (3D)").check()
+    idle(page)
+    assert changed_share(with_buildings, canvas_pixels(page)) < 0.01
+
+
+def test_scenario_switch_shows_the_scenarios_buildings(page):
+    assert page.evaluate(HEIGHT_OF, TALLER) == pytest.approx(6.17)
+    before = canvas_pixels(page)
+    page.select_option("#scenario", "example-taller-building")
+    page.wait_for_function(f"({HEIGHT_OF})('{TALLER}') === 24")
+    idle(page)
+    shot(page, "viewer-taller-building")
+    assert changed_share(before, canvas_pixels(page)) > 0.001  # the taller block is visible
+    assert "scenario=example-taller-building" in page.url
+    # the findings of the scenario are listed, worst first: 24 m exceeds the 15 m rule
+    page.wait_for_function("document.querySelectorAll('#findings li').length > 0")
+    first = page.locator("#findings li").first.inner_text()
+    assert "overschrijdt" in first
+
+
+def test_click_a_building_shows_attributes_results_and_findings(page):
+    page.select_option("#scenario", "example-taller-building")
+    page.wait_for_function("document.querySelectorAll('#findings li').length > 0")
+    page.evaluate("window.tweelingMap.jumpTo({pitch: 0, bearing: 0, zoom: 18.5})")
+    idle(page)
+    x, y = page.evaluate(CENTRE_ON, TALLER)
+    idle(page)
+    page.locator("#map canvas").click(position={"x": x, "y": y})
+    info = page.locator("#info")
+    info.wait_for(state="visible")
+    page.wait_for_function("document.querySelector('#info-body').innerText.includes('Bevindingen')")
+    page.wait_for_function(
+        "!document.querySelector('#info-body').innerText.includes('Laden')", timeout=30_000
+    )
+    text = info.inner_text()
+    shot(page, "viewer-building-info")
+    assert TALLER in text
+    assert "24" in text  # its height in this scenario
+    assert "overschrijdt" in text  # the finding on the illustrative 15 m maximum height
+
+
+def test_layer_list_language_and_labels(page):
+    labels = page.evaluate(
+        "[...document.querySelectorAll('input, select')].filter(e => e.type !== 'hidden')"
+        ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))"
+        ".map(e => e.id)"
+    )
+    assert labels == []  # every control has a label
+    assert page.locator("#layers li").count() >= 5
+    page.get_by_role("button", name="English").click()
+    assert page.locator("#h-layers").inner_text() == "Layers"
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert page.get_by_label("Buildings (3D)").is_checked()
+    page.get_by_role("button", name="Nederlands").click()
+    assert page.locator("#h-layers").inner_text() == "Lagen"
+    # the scenario can be chosen with the keyboard alone
+    page.focus("#scenario")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("document.querySelector('#scenario').value !== 'baseline'")
+
+
+def test_draw_a_building_block_makes_a_draft_and_reruns_road_noise(page, server):
+    page.evaluate("window.tweelingMap.jumpTo({pitch: 0, bearing: 0, zoom: 18})")
+    idle(page)
+    page.get_by_role("button", name="Bouwblok tekenen").click()
+    page.fill("#block-height", "30")
+    box = page.locator("#map canvas").bounding_box()
+    cx, cy = box["width"] / 2, box["height"] / 2
+    for dx, dy in [(-40, -30), (40, -30), (40, 30), (-40, 30)]:
+        page.locator("#map canvas").click(position={"x": cx + dx, "y": cy + dy})
+    page.get_by_role("button", name="Klaar").click()
+    page.wait_for_function(
+        "document.querySelector('#draw-status').innerText.startsWith('Klaar:') || "
+        "document.querySelector('#draw-status').innerText.startsWith('Fout')",
+        timeout=120_000,
+    )
+    status = page.locator("#draw-status").inner_text()
+    assert status.startswith("Klaar:"), status
+    draft = page.locator("#scenario").input_value()
+    assert draft.startswith("concept-")
+    idle(page)
+    shot(page, "viewer-draft-block")
+    # the API holds the draft with the drawn block, and a road-noise run of it
+    diff = httpx.get(f"{server.url}/scenarios/{draft}/diff").json()
+    assert "buildings" in str(diff)
+    runs = httpx.get(f"{server.url}/runs", params={"scenario": draft}).json()
+    runs = runs["runs"] if isinstance(runs, dict) else runs
+    assert any(r["model"] == "road-noise" for r in runs)
+    # its noise map is shown as an overlay with a legend
+    assert page.locator("#overlay").input_value().endswith("/lden")
+    assert page.locator("#overlay-legend .item").count() >= 3
+
+
+def test_viewer_page_says_what_to_install_when_packages_are_missing(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from tests.scenario_support import seed_twin
+    from tweeling.api.app import create_app
+    from tweeling.services.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "twin")
+    seed_twin(ws)
+    ws.close()
+    monkeypatch.setenv("TWEELING_NODE_MODULES", str(tmp_path / "nothing"))
+    with TestClient(create_app(tmp_path / "twin")) as c:
+        r = c.get("/viewer/")
+    assert r.status_code == 503
+    assert "maplibre-gl" in r.text and "scripts/setup.sh" in r.text
+
+
+def test_no_request_leaves_the_machine(page, server):
+    hosts = set()
+    page.on("request", lambda r: hosts.add(httpx.URL(r.url).host))
+    page.reload()
+    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
+    idle(page)
+    assert hosts <= {"127.0.0.1"}, hosts
