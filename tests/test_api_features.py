@@ -216,3 +216,27 @@ def test_datetime_reads_the_twin_as_it_was_and_counts_are_given(client):
         assert client.get(f"/collections/houses/items?datetime={bad}").status_code == 400
     both = client.get("/collections/houses/items?datetime=2100-01-01T00:00:00Z&scenario=taller")
     assert both.status_code == 400  # a scenario's state is pinned by a frozen version
+
+
+def test_number_matched_for_bbox_datetime_and_scenario_when_cheap(client, monkeypatch):
+    from tweeling.api import features
+
+    tr = transformer(RD_NEW, "OGC:CRS84")
+    (x0, x1), (y0, y1) = tr.transform([84995, 85045], [447495, 447530])
+    url = f"/collections/houses/items?bbox={x0},{y0},{x1},{y1}"
+    everything = client.get(url + "&limit=100").json()
+    n = everything["numberReturned"]
+    assert 2 < n < 30 and everything["numberMatched"] == n
+    page = client.get(url + "&limit=1&offset=1").json()
+    assert page["numberReturned"] == 1 and page["numberMatched"] == n
+    assert "numberMatched" not in client.get(url + "&offset=1000").json()  # past the end
+    assert client.get("/collections/houses/items?scenario=taller").json()["numberMatched"] == 30
+    later = client.get("/collections/houses/items?datetime=2100-01-01T00:00:00Z").json()
+    assert later["numberMatched"] == 30
+    # more than max(COUNT_AHEAD, limit) features after the page: counting would cost more
+    # than the page, numberMatched is left out
+    monkeypatch.setattr(features, "COUNT_AHEAD", 0)
+    (x0, x1), (y0, y1) = tr.transform([84990, 85600], [447490, 447520])
+    url = f"/collections/houses/items?bbox={x0},{y0},{x1},{y1}"
+    assert "numberMatched" not in client.get(url + "&limit=10").json()  # 19 after the page
+    assert client.get(url + "&limit=15").json()["numberMatched"] == 30  # 14 after the page

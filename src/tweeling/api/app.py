@@ -43,13 +43,15 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
 
 
 def create_app(root: Path) -> FastAPI:
-    from tweeling.api import features, processes, resources, tiles
+    from tweeling.api import features, processes, resources, search, tiles
     from tweeling.api.viewer import mount_viewer
 
     app = FastAPI(
         title="Tweeling",
         description="Digital twin of the physical living environment (OGC API Features)",
         version="1",
+        docs_url=None,  # served by api/viewer.py from npm: FastAPI's default loads a CDN
+        redoc_url=None,
     )
     app.state.twins = Twins(root)
 
@@ -80,5 +82,6 @@ def create_app(root: Path) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(processes.router)
     app.include_router(resources.router)
+    app.include_router(search.router)
     mount_viewer(app)
     return app

@@ -1,41 +1,56 @@
 """OGC API - Features - Part 1: Core (OGC 17-069r4) and Part 2: CRS by reference (OGC
 18-058r1), GeoJSON in CRS84 by default, RD New or ETRS89 on request (``crs``, ``bbox-crs``,
-``Content-Crs``).
+``Content-Crs``); every resource also as an HTML page (§8.2, :mod:`tweeling.api.html`).
 
 Landing page, conformance, the vector layers as collections, items with ``bbox``, ``limit``
-and ``offset`` (with ``next`` links) and single items; ``scenario`` selects a scenario's view
-(``NAME`` or ``NAME@LABEL``). Coordinates are stored in RD New and served in CRS84
-(longitude, latitude).
+and ``offset`` (with ``next`` and ``prev`` links) and single items; ``scenario`` selects a
+scenario's view (``NAME`` or ``NAME@LABEL``). Coordinates are stored in RD New and served in
+CRS84 (longitude, latitude).
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 import shapely
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from tweeling.api import crs
+from tweeling.api import crs, html
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.timeaxis import parse_time
 from tweeling.store.base import StoredFeature
 
 router = APIRouter()
 MAX_LIMIT = 10_000  # larger limits are served as this many (OGC 17-069r4 /req/core/fc-limit)
+# numberMatched of a request filtered by bbox or datetime: counted by reading on past the
+# page, at most max(COUNT_AHEAD, limit) features, which costs at most about as much as the
+# page itself (measured on 1,000,000 buildings: docs/api-html-search.md).
+COUNT_AHEAD = 500
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ]
 GEOJSON = "application/geo+json"
+JSON = "application/json"
+
+Format = Annotated[
+    str | None, Query(description="json or html; without it, chosen by the Accept header")
+]
+Lang = Annotated[str | None, Query(description="language of the HTML pages: nl (default), en")]
 
 
-def _json(data: Any, media_type: str = "application/json", content_crs: str | None = None):
-    headers = {"Content-Crs": f"<{content_crs}>"} if content_crs else None
+def _json(data: Any, media_type: str = JSON, content_crs: str | None = None):
+    # Vary: the same URL answers HTML to a browser (content negotiation on Accept).
+    headers = {"Vary": "Accept"}
+    if content_crs:
+        headers["Content-Crs"] = f"<{content_crs}>"
     return Response(orjson.dumps(data), media_type=media_type, headers=headers)
 
 
@@ -51,6 +66,10 @@ def _instant(text: str):
     return parse_time(text, what="datetime")
 
 
+def _item_path(name: str, feature_id: str) -> str:
+    return f"/collections/{name}/items/{quote(feature_id, safe='')}"
+
+
 def _collection(request: Request, ws, name: str) -> dict[str, Any]:
     info = ws.store.layer(name)
     base = _base(request)
@@ -62,8 +81,20 @@ def _collection(request: Request, ws, name: str) -> dict[str, Any]:
         "crs": list(crs.SUPPORTED),
         "storageCrs": crs.RD,
         "links": [
-            {"href": f"{base}/collections/{name}", "rel": "self", "type": "application/json"},
+            {"href": f"{base}/collections/{name}", "rel": "self", "type": JSON},
+            {
+                "href": f"{base}/collections/{name}?f=html",
+                "rel": "alternate",
+                "type": html.HTML,
+                "title": "This collection as HTML",
+            },
             {"href": f"{base}/collections/{name}/items", "rel": "items", "type": GEOJSON},
+            {
+                "href": f"{base}/collections/{name}/items?f=html",
+                "rel": "items",
+                "type": html.HTML,
+                "title": "The items as HTML",
+            },
         ],
     }
     if info.extent is not None:
@@ -89,56 +120,132 @@ def _feature(f: StoredFeature, base: str, name: str, target: str) -> dict[str, A
         "id": f.id,
         "geometry": geometry,
         "properties": props,
-        "links": [
-            {"href": f"{base}/collections/{name}/items/{f.id}", "rel": "self", "type": GEOJSON}
-        ],
+        "links": [{"href": base + _item_path(name, f.id), "rel": "self", "type": GEOJSON}],
     }
 
 
+def _crumbs(request: Request, lang: str, *trail: tuple[str, str | None]) -> list:
+    """The breadcrumb trail of a page: the landing page, then ``trail`` (path or None)."""
+    t = html.LABELS[lang]
+    out = [(t["api"], html.link(request, "/", lang))]
+    return out + [(text, path and html.link(request, path, lang)) for text, path in trail]
+
+
+def _view(lang: str, scenario: str | None, as_of: str | None) -> str:
+    """Which view of the twin a page shows, for its title."""
+    t = html.LABELS[lang]
+    if scenario:
+        return f"{t['scenario']} {scenario}"
+    if as_of:
+        return f"{t['as_of']} {as_of}"
+    return t["baseline"]
+
+
 @router.get("/", summary="Landing page")
-def landing(request: Request) -> Response:
+def landing(request: Request, f: Format = None, lang: Lang = None) -> Response:
+    lang = html.check_lang(lang)
     base = _base(request)
-    return _json(
-        {
-            "title": "Tweeling",
-            "description": "Digital twin of the physical living environment of the Netherlands",
-            "links": [
-                {"href": f"{base}/", "rel": "self", "type": "application/json"},
-                {
-                    "href": f"{base}/openapi.json",
-                    "rel": "service-desc",
-                    "type": "application/vnd.oai.openapi+json;version=3.0",
-                },
-                {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html"},
-                {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
-                {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
-            ],
-        }
+    body = {
+        "title": "Tweeling",
+        "description": "Digital twin of the physical living environment of the Netherlands",
+        "links": [
+            {"href": f"{base}/", "rel": "self", "type": JSON},
+            {"href": f"{base}/?f=html", "rel": "alternate", "type": html.HTML},
+            {
+                "href": f"{base}/openapi.json",
+                "rel": "service-desc",
+                "type": "application/vnd.oai.openapi+json;version=3.0",
+                "title": "API definition (OpenAPI)",
+            },
+            {"href": f"{base}/docs", "rel": "service-doc", "type": html.HTML},
+            {"href": f"{base}/conformance", "rel": "conformance", "type": JSON},
+            {"href": f"{base}/collections", "rel": "data", "type": JSON},
+            {"href": f"{base}/search", "rel": "related", "type": JSON, "title": "Search"},
+            {"href": f"{base}/viewer/", "rel": "related", "type": html.HTML, "title": "Viewer"},
+        ],
+    }
+    if not html.wants_html(request, f):
+        return _json(body)
+    return html.page(
+        request,
+        "landing.html",
+        lang,
+        title=body["title"],
+        crumbs=_crumbs(request, lang)[:1],
+        links=body["links"],
+        search_action=f"{base}/search",
     )
 
 
 @router.get("/conformance", summary="Conformance classes")
-def conformance() -> Response:
-    return _json({"conformsTo": CONFORMANCE})
+def conformance(request: Request, f: Format = None, lang: Lang = None) -> Response:
+    lang = html.check_lang(lang)
+    base = _base(request)
+    body = {
+        "conformsTo": CONFORMANCE,
+        "links": [
+            {"href": f"{base}/conformance", "rel": "self", "type": JSON},
+            {"href": f"{base}/conformance?f=html", "rel": "alternate", "type": html.HTML},
+        ],
+    }
+    if not html.wants_html(request, f):
+        return _json(body)
+    t = html.LABELS[lang]
+    return html.page(
+        request,
+        "conformance.html",
+        lang,
+        title=t["conformance"],
+        crumbs=_crumbs(request, lang, (t["conformance"], None)),
+        conforms_to=CONFORMANCE,
+        links=body["links"],
+    )
 
 
 @router.get("/collections", summary="The twin's vector layers")
-def collections(request: Request) -> Response:
+def collections(request: Request, f: Format = None, lang: Lang = None) -> Response:
+    lang = html.check_lang(lang)
     ws = request.app.state.twins.get()
     base = _base(request)
-    return _json(
-        {
-            "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-            "collections": [_collection(request, ws, n) for n in ws.store.vector_layers()],
-        }
+    body = {
+        "links": [
+            {"href": f"{base}/collections", "rel": "self", "type": JSON},
+            {"href": f"{base}/collections?f=html", "rel": "alternate", "type": html.HTML},
+        ],
+        "collections": [_collection(request, ws, n) for n in ws.store.vector_layers()],
+    }
+    if not html.wants_html(request, f):
+        return _json(body)
+    t = html.LABELS[lang]
+    return html.page(
+        request,
+        "collections.html",
+        lang,
+        title=t["collections"],
+        crumbs=_crumbs(request, lang, (t["collections"], None)),
+        collections=body["collections"],
+        links=body["links"],
     )
 
 
 @router.get("/collections/{name}", summary="One collection")
-def collection(request: Request, name: str) -> Response:
+def collection(request: Request, name: str, f: Format = None, lang: Lang = None) -> Response:
+    lang = html.check_lang(lang)
     ws = request.app.state.twins.get()
     _vector(ws, name)
-    return _json(_collection(request, ws, name))
+    body = _collection(request, ws, name)
+    if not html.wants_html(request, f):
+        return _json(body)
+    t = html.LABELS[lang]
+    return html.page(
+        request,
+        "collection.html",
+        lang,
+        title=body["title"],
+        crumbs=_crumbs(request, lang, (t["collections"], "/collections"), (body["title"], None)),
+        c=body,
+        links=body["links"],
+    )
 
 
 @router.get("/collections/{name}/items", summary="Features, filtered by bbox, paged")
@@ -155,58 +262,147 @@ def items(
         str | None,
         Query(alias="datetime", description="an instant (RFC 3339): the twin as it was then"),
     ] = None,
+    f: Format = None,
+    lang: Lang = None,
 ) -> Response:
+    lang = html.check_lang(lang)
+    as_html = html.wants_html(request, f)
     ws = request.app.state.twins.get()
     _vector(ws, name)
     limit = min(limit, MAX_LIMIT)
     target = crs.check(crs_)
     box = crs.bbox_to_rd(bbox, crs.check(bbox_crs, "bbox-crs")) if bbox else None
     as_of = _instant(datetime_) if datetime_ else None
-    rows = list(
-        ws.store.features(
-            name, bbox=box, limit=limit + 1, offset=offset, scenario=scenario, as_of=as_of
-        )
-    )
+    found = ws.store.features(name, bbox=box, offset=offset, scenario=scenario, as_of=as_of)
+    rows = list(itertools.islice(found, limit + 1))
     more = len(rows) > limit
+    ahead = max(COUNT_AHEAD, limit)
+    matched = _number_matched(ws, name, found, rows, offset, box, scenario, as_of, ahead)
+    rows = rows[:limit]
     base = _base(request)
-    features = [_feature(f, base, name, target) for f in rows[:limit]]
-    params = {k: v for k, v in request.query_params.items() if k not in ("offset", "limit")}
+    features = [_feature(f, base, name, target) for f in rows]
+    page_type = html.HTML if as_html else GEOJSON
     links = [
-        {"href": str(request.url), "rel": "self", "type": GEOJSON},
-        {"href": f"{base}/collections/{name}", "rel": "collection", "type": "application/json"},
+        {"href": str(request.url), "rel": "self", "type": page_type},
+        {
+            "href": html.url_with(request, f="json" if as_html else "html"),
+            "rel": "alternate",
+            "type": GEOJSON if as_html else html.HTML,
+        },
+        {"href": f"{base}/collections/{name}", "rel": "collection", "type": JSON},
     ]
-    if more:
-        links.append(
-            {
-                "href": f"{base}/collections/{name}/items?"
-                + urlencode({**params, "limit": limit, "offset": offset + limit}),
-                "rel": "next",
-                "type": GEOJSON,
-            }
-        )
+    params = {k: v for k, v in request.query_params.items() if k not in ("offset", "limit")}
+    pages = {"next": offset + limit if more else None, "prev": _prev(offset, limit)}
+    for rel, at in pages.items():
+        if at is not None:
+            query = urlencode({**params, "limit": limit, "offset": at})
+            href = f"{base}/collections/{name}/items?{query}"
+            links.append({"href": href, "rel": rel, "type": page_type})
     body = {
         "type": "FeatureCollection",
         "features": features,
         "numberReturned": len(features),
         "links": links,
     }
-    if box is None and scenario is None and as_of is None:
-        body["numberMatched"] = ws.store.layer(name).count  # kept by the store: cheap
-    return _json(body, GEOJSON, target)
+    if matched is not None:
+        body["numberMatched"] = matched
+    if not as_html:
+        return _json(body, GEOJSON, target)
+    t = html.LABELS[lang]
+    title = ws.store.layer(name).title or name
+    hrefs = {link["rel"]: link["href"] for link in links}
+    return html.page(
+        request,
+        "items.html",
+        lang,
+        json_type=GEOJSON,
+        title=f"{t['items']}: {title} — {_view(lang, scenario, datetime_)}",
+        crumbs=_crumbs(
+            request,
+            lang,
+            (t["collections"], "/collections"),
+            (title, f"/collections/{name}"),
+            (t["items"], None),
+        ),
+        collection_title=title,
+        body=body,
+        links=links,
+        columns=[c for c in ws.store.schema(name).fields if c != "geometry_3d"],
+        svg=html.svg_paths([r.geometry for r in rows]),
+        item_href=lambda fid: html.link(request, _item_path(name, fid), lang, scenario=scenario),
+        next_href=hrefs.get("next"),
+        prev_href=hrefs.get("prev"),
+    )
 
 
-@router.get("/collections/{name}/items/{feature_id}", summary="One feature")
+def _prev(offset: int, limit: int) -> int | None:
+    return None if offset == 0 else max(0, offset - limit)
+
+
+def _number_matched(ws, name, found, rows, offset, box, scenario, as_of, ahead) -> int | None:
+    """``numberMatched`` when it is cheap (OGC 17-069r4 /req/core/fc-response allows leaving
+    it out): the store's own count for a whole layer (baseline or a scenario: SQL counts),
+    else (bbox or datetime) by reading on past the page at most ``ahead`` features; when
+    more follow, it is left out."""
+    if box is None and as_of is None:
+        if scenario is None:
+            return ws.store.layer(name).count  # kept by the store: cheap
+        return ws.store.count(name, scenario=scenario)  # one SQL count through the view
+    if not rows and offset > 0:
+        return None  # past the end: how far is not known without counting from the start
+    rest = sum(1 for _ in itertools.islice(found, ahead + 1))
+    return None if rest > ahead else offset + len(rows) + rest
+
+
+@router.get("/collections/{name}/items/{feature_id:path}", summary="One feature")
 def item(
     request: Request,
     name: str,
     feature_id: str,
     scenario: Annotated[str | None, Query(description="NAME or NAME@LABEL")] = None,
     crs_: Annotated[str | None, Query(alias="crs", description="output CRS, default CRS84")] = None,
+    f: Format = None,
+    lang: Lang = None,
 ) -> Response:
+    lang = html.check_lang(lang)
+    as_html = html.wants_html(request, f)
     ws = request.app.state.twins.get()
     _vector(ws, name)
     target = crs.check(crs_)
     found = ws.store.lookup(name, [feature_id], scenario=scenario).get(feature_id)
     if found is None:
         raise NotFoundError(f"no feature {feature_id!r} in collection {name!r}")
-    return _json(_feature(found, _base(request), name, target), GEOJSON, target)
+    base = _base(request)
+    body = _feature(found, base, name, target)
+    body["links"] += [
+        {
+            "href": html.url_with(request, f="json" if as_html else "html"),
+            "rel": "alternate",
+            "type": GEOJSON if as_html else html.HTML,
+        },
+        {"href": f"{base}/collections/{name}", "rel": "collection", "type": JSON},
+    ]
+    if not as_html:
+        return _json(body, GEOJSON, target)
+    t = html.LABELS[lang]
+    title = ws.store.layer(name).title or name
+    return html.page(
+        request,
+        "item.html",
+        lang,
+        json_type=GEOJSON,
+        title=f"{feature_id} ({title}) — {_view(lang, scenario, None)}",
+        crumbs=_crumbs(
+            request,
+            lang,
+            (t["collections"], "/collections"),
+            (title, f"/collections/{name}"),
+            (t["items"], f"/collections/{name}/items"),
+            (feature_id, None),
+        ),
+        collection_title=title,
+        body=body,
+        links=body["links"],
+        svg=html.svg_paths([found.geometry]),
+        items_href=html.link(request, f"/collections/{name}/items", lang, scenario=scenario),
+    )
