@@ -210,3 +210,123 @@ def test_no_request_leaves_the_machine(page, server):
     page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
     idle(page)
     assert hosts <= {"127.0.0.1"}, hosts
+
+
+def mapwrap_pixels(page) -> np.ndarray:
+    png = page.locator(".mapwrap").screenshot()
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def test_swipe_compares_the_scenario_with_the_current_situation(page):
+    page.select_option("#scenario", "example-taller-building")
+    page.evaluate("window.tweelingMap.jumpTo({zoom: 18, pitch: 60})")
+    page.evaluate(CENTRE_ON, TALLER)
+    idle(page)
+    page.get_by_label("Vergelijk met de huidige situatie (schuif)").check()
+    page.wait_for_function(
+        "window.tweelingCompareMap?.loaded() && window.tweelingCompareMap.areTilesLoaded()"
+    )
+    swipe = page.locator("#swipe")
+    swipe.fill("0")  # all scenario
+    page.wait_for_timeout(300)
+    scenario = mapwrap_pixels(page)
+    swipe.fill("100")  # all current situation
+    page.wait_for_timeout(300)
+    current = mapwrap_pixels(page)
+    shot(page, "viewer-swipe-current")
+    swipe.fill("50")
+    page.wait_for_timeout(300)
+    shot(page, "viewer-swipe-half")
+    # the 24 m building stands only in the scenario: the two sides differ around it
+    assert changed_share(scenario, current) > 0.005
+    # the swipe is a labelled range input: keyboard users move it with the arrow keys
+    swipe.focus()
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate("document.querySelector('#swipe').value") == "49"
+
+
+def test_buildings_coloured_by_facade_noise_with_a_legend(page):
+    before = canvas_pixels(page)
+    options = page.locator("#colour-by option").all_inner_texts()
+    choice = next(o for o in options if "lden_db" in o)
+    page.select_option("#colour-by", label=choice)
+    page.wait_for_function("document.querySelectorAll('#colour-legend .item').length >= 3")
+    idle(page)
+    shot(page, "viewer-coloured-by-lden")
+    assert changed_share(before, canvas_pixels(page)) > 0.02  # buildings took colours
+    coloured = page.evaluate(
+        f"window.tweelingMap.getFeatureState({{source: 'buildings', sourceLayer: 'buildings', "
+        f"id: '{TALLER}'}})"
+    )
+    assert coloured["value"] == pytest.approx(65.52, abs=0.01)  # facades.json of the run
+
+
+def test_charts_compare_scenarios_on_an_indicator(page):
+    page.wait_for_function("document.querySelectorAll('#indicator option').length > 0")
+    rows = page.locator("#chart-table tr")
+    assert rows.count() == page.locator("#scenario option").count()  # one bar per scenario
+    page.select_option("#indicator", "road-noise/buildings_lden_70_74")
+    cells = dict(
+        zip(
+            page.locator("#chart-table th").all_inner_texts(),
+            page.locator("#chart-table td").all_inner_texts(),
+            strict=True,
+        )
+    )
+    # traffic calming takes buildings out of the loudest class (the run's indicators.json)
+    assert float(cells["example-traffic-calming"]) < float(cells["Huidige situatie"])
+    png = page.locator("#chart").screenshot()
+    bars = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    blue = (np.abs(bars - [11, 92, 173]).sum(axis=2) < 40).mean()
+    assert blue > 0.01  # bars drawn in the chart, not only the table
+
+
+def test_click_on_the_street_tells_what_the_scenario_means_there(page):
+    page.select_option("#scenario", "example-traffic-calming")
+    page.wait_for_function("document.querySelector('#overlay').options.length > 1")
+    page.evaluate("window.tweelingMap.jumpTo({center: [4.36745, 52.01220], zoom: 18, pitch: 0})")
+    idle(page)
+    box = page.locator("#map canvas").bounding_box()
+    page.locator("#map canvas").click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    page.wait_for_function("document.querySelector('#info-body').innerText.includes('verschil')")
+    text = page.locator("#info-body").inner_text()
+    shot(page, "viewer-place-info")
+    assert "road-noise" in text and "Regels die hier gelden" in text
+
+
+def test_place_a_turbine_from_the_keyboard_and_run_the_wind_model(page, server):
+    page.evaluate("window.tweelingMap.jumpTo({center: [4.3725, 52.0035], zoom: 15})")
+    idle(page)
+    page.get_by_role("button", name="Windturbine plaatsen").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Punt in het midden van de kaart").click()
+    page.wait_for_function(
+        "/^(Klaar:|Fout)/.test(document.querySelector('#draw-status').innerText)",
+        timeout=180_000,
+    )
+    assert page.locator("#draw-status").inner_text().startswith("Klaar:")
+    draft = page.locator("#scenario").input_value()
+    assert draft.startswith("concept-")
+    runs = httpx.get(f"{server.url}/runs", params={"scenario": draft}).json()["runs"]
+    assert [r["model"] for r in runs] == ["wind-turbines"]
+    idle(page)
+    shot(page, "viewer-draft-turbine")
+    turbines = page.evaluate(
+        "window.tweelingMap.querySourceFeatures('wind_turbines', "
+        "{sourceLayer: 'wind_turbines'}).length"
+    )
+    assert turbines >= 1  # the placed turbine is drawn from the draft's tiles
+
+
+def test_api_docs_and_html_pages_load_nothing_from_elsewhere(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    hosts = set()
+    page.on("request", lambda r: hosts.add(httpx.URL(r.url).host))
+    page.goto(f"{server.url}/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)  # Swagger UI listed the operations
+    assert page.locator(".opblock").count() > 20
+    page.goto(f"{server.url}/collections/buildings/items?limit=5")  # a browser gets HTML
+    assert page.locator("table").count() >= 1
+    context.close()
+    assert hosts <= {"127.0.0.1"}, hosts

@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).resolve().parent.parent / "web"
 # npm packages the viewer needs -> the folder of each package that holds its browser build
-VENDOR = {"maplibre-gl": "dist", "chart.js": "dist"}
+VENDOR = {"maplibre-gl": "dist", "chart.js": "dist", "swagger-ui-dist": "."}
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,6 +49,18 @@ def viewer_page():
         )
         return HTMLResponse(f"<!doctype html><title>Tweeling</title><p>{text}</p>", 503)
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/docs")
+def api_docs():
+    """Interactive API documentation (Swagger UI) from the npm package, not FastAPI's CDN."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Tweeling API",
+        swagger_js_url="/viewer/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+        swagger_css_url="/viewer/vendor/swagger-ui-dist/swagger-ui.css",
+        swagger_favicon_url="/viewer/vendor/swagger-ui-dist/favicon-32x32.png",
+    )
 
 
 def mount_viewer(app: FastAPI) -> None:

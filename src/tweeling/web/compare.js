@@ -33,6 +33,7 @@ export class Compare {
       attributionControl: false,
       canvasContextAttributes: { preserveDrawingBuffer: true },
     });
+    window.tweelingCompareMap = this.other; // for browser tests
     this.other.on("load", () => {
       // the same layers visible as on the main map
       for (const layer of m.getStyle().layers) {
@@ -56,6 +57,7 @@ export class Compare {
     if (this.follow) this.map.off("move", this.follow);
     this.other?.remove();
     this.other = null;
+    window.tweelingCompareMap = null;
   }
 
   setLayerVisibility(id, vis) {

@@ -90,7 +90,7 @@ export function renderHere(body, data) {
     body.append(
       table(
         results.map((r) => [
-          `${r.model} · ${r.output ?? r.name ?? ""}${r.unit ? ` (${r.unit})` : ""}`,
+          `${r.model} · ${r.field ?? r.output ?? ""}${r.unit ? ` (${r.unit})` : ""}`,
           `${t("inScenario")} ${fmt(r.scenario ?? r.value)} · ${t("inBaseline")} ${fmt(r.baseline)} · ${t("difference")} ${fmt(r.difference)}`,
         ]),
       ),
@@ -101,7 +101,7 @@ export function renderHere(body, data) {
   if (!norms.length) body.append(el("p", "–"));
   else {
     const ul = el("ul", undefined, "list");
-    for (const n of norms.slice(0, 30)) ul.append(el("li", n.title ?? n.summary ?? n.id));
+    for (const n of norms.slice(0, 30)) ul.append(el("li", n.summary ?? n.name ?? n.id));
     body.append(ul);
   }
   const changes = data.interventions ?? [];

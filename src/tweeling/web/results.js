@@ -35,10 +35,11 @@ function classOf(legend, v) {
   return null;
 }
 
-/** Latest run per model of one scenario (the list is newest first or has started_at). */
+/** Per model, the scenario's up-to-date run (its inputs are what the scenario shows now),
+ * else its latest run. */
 export function latestRuns(runs, scenario) {
   const mine = runs.filter((r) => (r.scenario ?? "baseline") === scenario);
-  mine.sort((a, b) => String(b.started_at).localeCompare(String(a.started_at)));
+  mine.sort((a, b) => Number(b.current === true) - Number(a.current === true) || String(b.started_at).localeCompare(String(a.started_at)));
   const seen = new Map();
   for (const r of mine) if (!seen.has(r.model)) seen.set(r.model, r);
   return [...seen.values()];
