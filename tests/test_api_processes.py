@@ -21,6 +21,7 @@ from tweeling.core.interventions import Intervention
 from tweeling.models import registry
 from tweeling.models.base import ModelInfo, ModelResult, Output, Parameter
 from tweeling.models.input_layers import ROAD_TRAFFIC
+from tweeling.models.road_noise import RoadNoiseModel
 from tweeling.services import runs
 from tweeling.services import scenarios as sc
 from tweeling.services.jobs import Job
@@ -143,7 +144,7 @@ def test_models_are_listed_and_described_with_their_parameter_schemas(client):
     summaries = {p["id"]: p for p in body["processes"]}
     assert {"road-noise", "wind-turbines", "nitrogen-deposition"} <= set(summaries)
     noise = summaries["road-noise"]
-    assert noise["version"] == "1.0"
+    assert noise["version"] == RoadNoiseModel.info.version
     assert {"async-execute", "sync-execute", "dismiss"} <= set(noise["jobControlOptions"])
     desc_link = next(link["href"] for link in noise["links"] if link["rel"] == "self")
     assert desc_link.endswith("/processes/road-noise")

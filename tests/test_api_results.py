@@ -26,15 +26,20 @@ from tweeling.core.crs import RD_NEW, transformer
 from tweeling.services.rules import checked
 from tweeling.services.workspace import open_workspace
 
-BASELINE_NOISE = "f71d6a634a895220"  # road-noise on the baseline, in the demo twin
-CALMING_NOISE = "68ea09004e8d5633"  # road-noise on example-traffic-calming
-HOUSING_NOISE = "fde6ec79ae33c4b8"  # road-noise on example-housing-block
+# road-noise runs of the demo twin (ids depend on the model code: found in the fixture)
+BASELINE_NOISE = CALMING_NOISE = HOUSING_NOISE = ""
 HOUSING_BLOCK = (84970.0, 447512.0)  # RD New, inside the block the example adds
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, demo_master):
+    global BASELINE_NOISE, CALMING_NOISE, HOUSING_NOISE
     root = copy_demo(tmp_path_factory, demo_master)
+    with open_workspace(root) as ws:
+        noise = {r.scenario: r.id for r in ws.store.runs(model="road-noise")}
+    BASELINE_NOISE = noise["baseline"]
+    CALMING_NOISE = noise["example-traffic-calming"]
+    HOUSING_NOISE = noise["example-housing-block"]
     with TestClient(create_app(root)) as c:
         yield c, root
 
@@ -274,12 +279,12 @@ def test_a_changed_scenario_loses_its_up_to_date_run(tmp_path_factory, demo_mast
         ("/runs/" + "a" * 100, 400),
         ("/runs/%2E%2E", 400),
         ("/runs/0000000000000000", 404),
-        (f"/runs/{BASELINE_NOISE}/outputs/run.json", 404),
-        (f"/runs/{BASELINE_NOISE}/outputs/%2E%2E", 400),
-        (f"/runs/{BASELINE_NOISE}/outputs/nope", 404),
-        (f"/runs/{BASELINE_NOISE}/outputs/facades/overlay", 404),
-        (f"/runs/{BASELINE_NOISE}/outputs/indicators/image.png", 404),
-        (f"/runs/{BASELINE_NOISE}/objects?output=lden", 404),
+        ("/runs/{BASELINE}/outputs/run.json", 404),
+        ("/runs/{BASELINE}/outputs/%2E%2E", 400),
+        ("/runs/{BASELINE}/outputs/nope", 404),
+        ("/runs/{BASELINE}/outputs/facades/overlay", 404),
+        ("/runs/{BASELINE}/outputs/indicators/image.png", 404),
+        ("/runs/{BASELINE}/objects?output=lden", 404),
         ("/runs?scenario=..%2F..", 400),
         ("/scenarios/example-housing-block/findings?date=tomorrow", 400),
         ("/scenarios/example-housing-block/findings?date=2026-13-01", 400),
@@ -303,7 +308,7 @@ def test_a_changed_scenario_loses_its_up_to_date_run(tmp_path_factory, demo_mast
 )
 def test_hostile_requests_get_a_problem(demo, url, status):
     client, _ = demo
-    r = client.get(url)
+    r = client.get(url.replace("{BASELINE}", BASELINE_NOISE))
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith(PROBLEM)
 

@@ -150,7 +150,7 @@ PARAMETERS = (
 class RoadNoiseModel:
     info = ModelInfo(
         name="road-noise",
-        version="1.0",
+        version="1.1",  # 1.1: empty 5 dB classes reported as 0
         theme="noise",
         title="Road traffic noise (CNOSSOS-EU emission, ISO 9613-2 propagation)",
         inputs=("road_traffic", "buildings", "plant_cover"),
@@ -529,7 +529,15 @@ def _per_building(buildings, owner, lden, lnight, p, notes):
     np.maximum.at(best_den, owner, lden)
     np.maximum.at(best_night, owner, lnight)
     rows, estimated = [], 0
-    classes: dict[str, float] = {}
+    # every class, empty ones as 0: scenarios compare class by class
+    pairs = itertools.pairwise(CLASS_EDGES_DB)
+    labels = [_class(-np.inf), *(f"{lo}_{hi - 1}" for lo, hi in pairs), f"ge{CLASS_EDGES_DB[-1]}"]
+    classes = {
+        f"{what}_{name}_{label}": 0.0
+        for what in ("dwellings", "buildings")
+        for name in ("lden", "lnight")
+        for label in labels
+    }
     for i, (oid, geom, height, given) in enumerate(buildings):
         dwellings, guessed = _dwellings(geom, height, given, p)
         estimated += guessed
