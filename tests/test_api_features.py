@@ -31,6 +31,11 @@ def test_landing_conformance_and_collections(client):
     assert {"self", "service-desc", "conformance", "data"} <= rels
     conf = client.get("/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
+    # the same app serves OGC API Tiles and Processes, and says so
+    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt" in conf
+    assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in conf
+    hrefs = {link["href"].removeprefix("http://testserver") for link in landing["links"]}
+    assert {"/tiles", "/processes", "/jobs", "/viewer/"} <= hrefs
     cols = client.get("/collections").json()["collections"]
     houses = next(c for c in cols if c["id"] == "houses")
     lon0, lat0, lon1, lat1 = houses["extent"]["spatial"]["bbox"][0]

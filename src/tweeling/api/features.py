@@ -30,6 +30,7 @@ MAX_LIMIT = 10_000  # larger limits are served as this many (OGC 17-069r4 /req/c
 # page, at most max(COUNT_AHEAD, limit) features, which costs at most about as much as the
 # page itself (measured on 1,000,000 buildings: docs/api-html-search.md).
 COUNT_AHEAD = 500
+OGC_REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
@@ -160,6 +161,10 @@ def landing(request: Request, f: Format = None, lang: Lang = None) -> Response:
             {"href": f"{base}/docs", "rel": "service-doc", "type": html.HTML},
             {"href": f"{base}/conformance", "rel": "conformance", "type": JSON},
             {"href": f"{base}/collections", "rel": "data", "type": JSON},
+            {"href": f"{base}/tiles", "rel": f"{OGC_REL}tilesets-vector", "type": JSON},
+            {"href": f"{base}/tileMatrixSets", "rel": f"{OGC_REL}tiling-schemes", "type": JSON},
+            {"href": f"{base}/processes", "rel": f"{OGC_REL}processes", "type": JSON},
+            {"href": f"{base}/jobs", "rel": f"{OGC_REL}job-list", "type": JSON},
             {"href": f"{base}/search", "rel": "related", "type": JSON, "title": "Search"},
             {"href": f"{base}/viewer/", "rel": "related", "type": html.HTML, "title": "Viewer"},
         ],
@@ -179,10 +184,13 @@ def landing(request: Request, f: Format = None, lang: Lang = None) -> Response:
 
 @router.get("/conformance", summary="Conformance classes")
 def conformance(request: Request, f: Format = None, lang: Lang = None) -> Response:
+    from tweeling.api import processes, tiles  # the other OGC APIs this app serves
+
     lang = html.check_lang(lang)
     base = _base(request)
+    conforms = CONFORMANCE + tiles.CONFORMANCE + processes.CONFORMANCE
     body = {
-        "conformsTo": CONFORMANCE,
+        "conformsTo": conforms,
         "links": [
             {"href": f"{base}/conformance", "rel": "self", "type": JSON},
             {"href": f"{base}/conformance?f=html", "rel": "alternate", "type": html.HTML},
@@ -197,7 +205,7 @@ def conformance(request: Request, f: Format = None, lang: Lang = None) -> Respon
         lang,
         title=t["conformance"],
         crumbs=_crumbs(request, lang, (t["conformance"], None)),
-        conforms_to=CONFORMANCE,
+        conforms_to=conforms,
         links=body["links"],
     )
 
