@@ -91,6 +91,12 @@ def _collection(request: Request, ws, name: str) -> dict[str, Any]:
             },
             {"href": f"{base}/collections/{name}/items", "rel": "items", "type": GEOJSON},
             {
+                "href": f"{base}/collections/{name}/tiles",
+                "rel": f"{OGC_REL}tilesets-vector",
+                "type": JSON,
+                "title": "Vector tiles of this collection",
+            },
+            {
                 "href": f"{base}/collections/{name}/items?f=html",
                 "rel": "items",
                 "type": html.HTML,

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
 from tweeling.api import crs
@@ -67,6 +67,18 @@ FROZEN_MAX_AGE_S = 86_400  # a frozen version never changes; a day bounds a repl
 _service_lock = threading.Lock()
 _TMS_JSON = orjson.dumps(service.TMS.model_dump(mode="json", exclude_none=True))
 
+# Path parameters as OGC 20-057 names them (/req/core/tc-tilematrix-definition, -tilerow-,
+# -tilecol-); checked by services.tiles.parse_tile, so that a bad value is a problem document.
+TmsId = Annotated[str, Path(alias="tileMatrixSetId", description="WebMercatorQuad")]
+TileMatrix = Annotated[
+    str, Path(alias="tileMatrix", description="the tile matrix (zoom level), 0 to 24")
+]
+TileRow = Annotated[
+    str, Path(alias="tileRow", description="row of the tile, from the top: 0 to 2^tileMatrix - 1")
+]
+TileCol = Annotated[
+    str, Path(alias="tileCol", description="column of the tile: 0 to 2^tileMatrix - 1")
+]
 Scenario = Annotated[
     str | None, Query(description="NAME or NAME@LABEL: the scenario's view (default baseline)")
 ]
@@ -326,8 +338,10 @@ def tile_matrix_sets(request: Request) -> Response:
     )
 
 
-@router.get("/tileMatrixSets/{tms_id}", summary="A tile matrix set's definition (17-083r4)")
-def tile_matrix_set(tms_id: str) -> Response:
+@router.get(
+    "/tileMatrixSets/{tileMatrixSetId}", summary="A tile matrix set's definition (17-083r4)"
+)
+def tile_matrix_set(tms_id: TmsId) -> Response:
     _tms(tms_id)
     return Response(_TMS_JSON, media_type=JSON)
 
@@ -347,9 +361,11 @@ def dataset_tilesets(
     )
 
 
-@router.get("/tiles/{tms_id}", summary="The dataset's tileset: every layer (or `collections`)")
+@router.get(
+    "/tiles/{tileMatrixSetId}", summary="The dataset's tileset: every layer (or `collections`)"
+)
 def dataset_tileset(
-    request: Request, tms_id: str, scenario: Scenario = None, collections: Collections = None
+    request: Request, tms_id: TmsId, scenario: Scenario = None, collections: Collections = None
 ) -> Response:
     _tms(tms_id)
     ws = request.app.state.twins.get()
@@ -361,17 +377,17 @@ def dataset_tileset(
 
 
 @router.get(
-    "/tiles/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}",
+    "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
     summary="A dataset tile: one MVT layer per collection",
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 204: {"description": "no data in this tile"}},
 )
 def dataset_tile(
     request: Request,
-    tms_id: str,
-    tile_matrix: str,
-    tile_row: str,
-    tile_col: str,
+    tms_id: TmsId,
+    tile_matrix: TileMatrix,
+    tile_row: TileRow,
+    tile_col: TileCol,
     scenario: Scenario = None,
     collections: Collections = None,
 ) -> Response:
@@ -396,9 +412,9 @@ def collection_tilesets(request: Request, name: str, scenario: Scenario = None) 
     return _json(_tilesets(request, path, _query(scenario=scenario), name))
 
 
-@router.get("/collections/{name}/tiles/{tms_id}", summary="A collection's tileset")
+@router.get("/collections/{name}/tiles/{tileMatrixSetId}", summary="A collection's tileset")
 def collection_tileset(
-    request: Request, name: str, tms_id: str, scenario: Scenario = None
+    request: Request, name: str, tms_id: TmsId, scenario: Scenario = None
 ) -> Response:
     _tms(tms_id)
     ws = request.app.state.twins.get()
@@ -414,7 +430,7 @@ def collection_tileset(
 
 
 @router.get(
-    "/collections/{name}/tiles/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}",
+    "/collections/{name}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
     summary="A tile of a collection: one MVT layer named after it",
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 204: {"description": "no data in this tile"}},
@@ -422,10 +438,10 @@ def collection_tileset(
 def collection_tile(
     request: Request,
     name: str,
-    tms_id: str,
-    tile_matrix: str,
-    tile_row: str,
-    tile_col: str,
+    tms_id: TmsId,
+    tile_matrix: TileMatrix,
+    tile_row: TileRow,
+    tile_col: TileCol,
     scenario: Scenario = None,
 ) -> Response:
     _tms(tms_id)

@@ -1,22 +1,25 @@
 """Mapbox Vector Tiles of the twin's layers, in any scenario's view, cached.
 
 Tiles follow the WebMercatorQuad tile matrix set (OGC 17-083r4 "2D Tile Matrix Set" Annex
-D.1, via ``morecantile``) and are encoded as Mapbox Vector Tile 2.1 (with
-``mapbox-vector-tile``): one MVT layer per twin layer, extent 4096, geometry clipped to the
-tile plus a buffer of :data:`BUFFER` units, y pointing down (MVT 2.1 §4.3.1).
+D.1, via ``morecantile``) and are Mapbox Vector Tile 2.1: one MVT layer per twin layer,
+extent 4096, geometry clipped to the tile plus a buffer of :data:`BUFFER` units, y pointing
+down (MVT 2.1 §4.3.1).
 
-Geometry is vectorised over the whole tile (shapely 2, pyproj arrays): RD New → EPSG:3857 →
-tile units in one transform, clipped, snapped to the integer grid, repaired where snapping
-broke a polygon, oriented (exterior rings of positive area in tile coordinates, MVT 2.1
-§4.3.4.4); features that collapse are dropped.
+Geometry is vectorised over the whole tile (shapely 2, pyproj, numpy): simplified to half a
+tile unit, RD New → EPSG:3857 → tile units in one transform, clipped, snapped to the integer
+grid, repaired where snapping folded a polygon, oriented (exterior rings of positive area in
+tile coordinates, §4.3.4.4); features that collapse are dropped. The geometry commands of
+all features are computed at once (:func:`_commands`) and written with the protobuf classes
+of ``mapbox-vector-tile``, whose own encoder (a Python loop per coordinate) the tests use as
+the reference.
 
 Bounded work per tile: each layer has a minimum zoom (:func:`minimum_zoom`) and a tile reads
 at most :data:`MAX_FEATURES` features of a layer. Tiles are cached per layer, keyed by a stamp
 of what the layer shows in the view (:func:`layer_stamp`), so a scenario edit or an import
 changes the key and a stale tile is never served. A dataset tile is the concatenation of its
 layers' tiles: an MVT tile is a protobuf message whose only field is the repeated ``layers``,
-and concatenated protobuf messages merge their repeated fields (Protocol Buffers encoding,
-"Last One Wins" / merging of repeated fields).
+and a concatenation of protobuf messages parses as their merge, which appends repeated
+fields (Protocol Buffers encoding, "Concatenating messages").
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ from mapbox_vector_tile.Mapbox import vector_tile_pb2
 from tweeling.core.crs import RD_BOUNDS, RD_NEW, transformer
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.features import FieldType
-from tweeling.store.gpkg_schema import BASELINE
 from tweeling.store.gpkg_views import View
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -52,6 +54,7 @@ EXTENT = 4096  # tile units per tile side (MVT 2.1 §4.3.2: the usual extent)
 SIMPLIFY_UNITS = 0.5  # geometry is simplified to this many tile units (Douglas-Peucker)
 BUFFER = 64  # tile units kept beyond each edge, so that fills and strokes meet without seams
 MAX_FEATURES = 10_000  # per layer per tile: a tile never reads more (store order beyond it)
+MIN_PIXELS = 0.75  # of a 256-pixel tile: tuned so that buildings (9 m and more) show from 13
 TARGET_FEATURES = 2_000  # what a layer's tile should hold on average at its minimum zoom
 MAX_MINZOOM = 14  # every layer shows from this zoom at the latest
 EMPTY_MINZOOM = 13  # layers without features in the baseline (a scenario may add some)
@@ -115,18 +118,16 @@ class LayerPlan:
     count: int  # features in the baseline
     extent: tuple[float, float, float, float] | None  # the baseline's, RD New
     area: tuple[float, float, float, float] | None  # where any view can have data, RD New
-
-    def mercator_area(self) -> tuple[float, float, float, float] | None:
-        return None if self.area is None else _to_mercator(self.area)
+    mercator_area: tuple[float, float, float, float] | None  # the same in EPSG:3857
 
 
 def minimum_zoom(
     count: int, extent: tuple[float, float, float, float] | None, typical_size_m: float | None
 ) -> int:
-    """The zoom from which a layer is tiled: where its typical object spans a pixel of a
-    256-pixel tile, and no earlier than where an average tile holds about
-    :data:`TARGET_FEATURES` of its features (its count spread over its extent); at most
-    :data:`MAX_MINZOOM`. Points have no size: only the density counts for them."""
+    """The zoom from which a layer is tiled: where its typical object spans
+    :data:`MIN_PIXELS` of a pixel of a 256-pixel tile, and no earlier than where an average
+    tile holds about :data:`TARGET_FEATURES` of its features (its count spread over its
+    extent); at most :data:`MAX_MINZOOM`. Points have no size: only the density counts."""
     if count == 0 or extent is None:
         return EMPTY_MINZOOM
     minx, miny, maxx, maxy = _to_mercator(extent)
@@ -135,7 +136,7 @@ def minimum_zoom(
         cx, cy = (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2
         _, lat = transformer(RD_NEW, "OGC:CRS84").transform(cx, cy)
         pixels_at_0 = typical_size_m / math.cos(math.radians(lat)) * 256 / _WORLD
-        z = max(z, math.ceil(math.log2(1 / pixels_at_0)))
+        z = max(z, math.ceil(math.log2(MIN_PIXELS / pixels_at_0)))
     if count > TARGET_FEATURES:
         area = max((maxx - minx) * (maxy - miny), 1.0)
         z = max(z, math.ceil(math.log(count * _WORLD**2 / (area * TARGET_FEATURES), 4)))
@@ -166,26 +167,8 @@ def _union(a, b):
 
 
 def layer_stamp(store, layer: str, view: View) -> str:
-    """A text that changes whenever what ``view`` shows of ``layer`` may have changed.
-
-    Per level of the view: a level pinned at a transaction shows fixed versions; the latest
-    state of a scenario changes with the scenario's head transaction (every edit, rebase or
-    merge moves it) and that of the baseline with the layer's last changing import. Cheap:
-    the store keeps these facts per connection and re-reads them after any write (its
-    ``PRAGMA data_version`` check in :meth:`view`).
-    """
-    # The store's per-connection catalogue (tw_layers.changed_txn, tw_branches.head_txn).
-    cat = store._cat()
-    parts = []
-    for level in view.levels:
-        lv = cat.normalise(layer, level)
-        if lv.txn is not None:
-            parts.append(f"{lv.branch}@{lv.txn}")
-        elif lv.branch == BASELINE:
-            parts.append(f"{lv.branch}:{cat.changed_txn(layer)}")
-        else:
-            parts.append(f"{lv.branch}:{cat.head_txn(lv.branch)}")
-    return "/".join(parts)
+    """A text that changes whenever what ``view`` shows of ``layer`` may have changed."""
+    return store.layer_stamp(layer, view)
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -207,14 +190,14 @@ def prepare_geometries(
     geometries: list, properties: list[dict[str, Any]], bounds
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """RD New geometries as valid tile geometries: in tile units, clipped to the tile and its
-    buffer, on the integer grid without repeated points, polygons oriented; what collapses
-    is left out (with its properties)."""
+    buffer, on the integer grid, polygons oriented; what collapses is left out (with its
+    properties). Repeated points are dropped when encoding."""
     if not geometries:
         return np.empty(0, dtype=object), []
     geoms, props = _explode_collections(np.asarray(geometries, dtype=object), properties)
     # Douglas-Peucker to half a tile unit first: detail below the grid cannot show, and a
     # national layer at a low zoom has far more vertices than pixels (fewer to transform,
-    # fewer polygons folded by snapping). Web Mercator shrinks ground metres by cos(lat).
+    # fewer polygons folded by snapping). A tile unit is cos(lat) as long on the ground.
     minx, miny, maxx, maxy = bounds
     unit_m = (maxx - minx) / EXTENT / math.cosh((miny + maxy) / 2 / 6378137.0)
     geoms = shapely.simplify(
@@ -590,22 +573,32 @@ class TileService:
 
     def plans(self, store, names: list[str] | None = None) -> list[LayerPlan]:
         """Plans of ``names`` (None: every vector layer); unknown names: NotFoundError."""
+        if names is not None:
+            found = [self._known_plan(store, n) for n in names]
+            if all(p is not None for p in found):  # the common case: no query
+                return found
         known = store.vector_layers()
         for n in names or ():
             if n not in known:
-                raise NotFoundError(f"no collection {n!r} (see /collections)")
+                raise NotFoundError(f"no collection {n[:80]!r} (see /collections)")
         return [self._plan(store, n) for n in (known if names is None else names)]
 
-    def _plan(self, store, name: str) -> LayerPlan:
-        key = (name, store._cat().changed_txn(name))
+    def _known_plan(self, store, name: str) -> LayerPlan | None:
+        # Plans exist only for layers that exist; layers are never dropped.
+        key = (name, store.layer_changed_txn(name))
         with self._lock:
-            found = self._plans.get(key)
+            return self._plans.get(key)
+
+    def _plan(self, store, name: str) -> LayerPlan:
+        found = self._known_plan(store, name)
         if found is not None:
             return found
+        key = (name, store.layer_changed_txn(name))
         info = store.layer(name)
         schema = info.schema
         extent = None if info.extent is None else tuple(float(v) for v in info.extent)
         aoi = store.area_of_interest()
+        area = _union(extent, None if aoi is None else tuple(aoi))
         plan = LayerPlan(
             name=name,
             title=info.title or name,
@@ -615,7 +608,8 @@ class TileService:
             minzoom=minimum_zoom(info.count, extent, _typical_size(store, name)),
             count=info.count,
             extent=extent,
-            area=_union(extent, None if aoi is None else tuple(aoi)),
+            area=area,
+            mercator_area=None if area is None else _to_mercator(area),
         )
         with self._lock:
             self._plans[key] = plan
@@ -632,7 +626,7 @@ class TileService:
         padded = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
         parts, keys = [], []
         for plan in plans:
-            area = plan.mercator_area()
+            area = plan.mercator_area
             if tile.z < plan.minzoom or area is None or not _overlaps(area, padded):
                 keys.append(f"{plan.name}:-")
                 continue

@@ -446,6 +446,28 @@ class GeoPackageStore:
             self._catalog = gpkg_views.Catalog(self._con)
         return self._catalog
 
+    def layer_stamp(self, layer: str, view: View) -> str:
+        """A text that changes whenever what ``view`` shows of ``layer`` may have changed
+        (caches key on it). Per level of the view: a level pinned at a transaction shows fixed
+        versions; a scenario's latest state moves with its head transaction (every edit,
+        rebase or merge); the baseline's with the layer's last changing import. Cheap: the
+        catalogue is kept per connection and re-read after any write."""
+        cat = self._cat()
+        parts = []
+        for level in view.levels:
+            lv = cat.normalise(layer, level)
+            if lv.txn is not None:
+                parts.append(f"{lv.branch}@{lv.txn}")
+            elif lv.branch == BASELINE:
+                parts.append(f"{lv.branch}:{cat.changed_txn(layer)}")
+            else:
+                parts.append(f"{lv.branch}:{cat.head_txn(lv.branch)}")
+        return "/".join(parts)
+
+    def layer_changed_txn(self, layer: str) -> int:
+        """The transaction that last changed ``layer`` in the baseline."""
+        return self._cat().changed_txn(layer)
+
     def view_at(self, branch: int, txn: int | None) -> View:
         """The view of a branch as of a transaction (``None``: its latest state)."""
         if branch == BASELINE and txn is None:
