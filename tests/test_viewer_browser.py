@@ -330,3 +330,23 @@ def test_api_docs_and_html_pages_load_nothing_from_elsewhere(browser, server):
     assert page.locator("table").count() >= 1
     context.close()
     assert hosts <= {"127.0.0.1"}, hosts
+
+
+def test_search_a_place_and_a_coordinate(page):
+    page.fill("#search", "Delft")
+    page.get_by_role("button", name="Zoek").click()
+    page.wait_for_function("document.querySelectorAll('#search-results button').length > 0")
+    labels = page.locator("#search-results button").all_inner_texts()
+    assert any(label.startswith("Delft") for label in labels), labels
+    # an RD New coordinate in the demo area: one hit, the map goes there and says what
+    # the viewed scenario means at that point
+    page.select_option("#scenario", "example-traffic-calming")
+    page.fill("#search", "84990,447560")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#info-body').innerText.includes('verschil')")
+    # the camera ends at the point (RD 84990,447560 is lon 4.3669, lat 52.0120)
+    page.wait_for_function(
+        "(() => { const c = window.tweelingMap.getCenter(); "
+        "return Math.abs(c.lng - 4.3669) < 0.002 && Math.abs(c.lat - 52.0120) < 0.002; })()"
+    )
+    shot(page, "viewer-search-coordinate")
