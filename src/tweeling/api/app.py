@@ -8,11 +8,13 @@ for something a client sent.
 from __future__ import annotations
 
 import threading
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tweeling.core.errors import InputError, NotFoundError, StoreBusy, TweelingError
 from tweeling.services.workspace import Workspace, open_workspace
@@ -70,6 +72,18 @@ def create_app(root: Path) -> FastAPI:
     @app.exception_handler(TweelingError)
     async def other(request: Request, exc: TweelingError):
         return problem(400, "Bad Request", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # the framework's own errors (no such route 404, method not allowed 405) are problems
+        # too, so that every 4xx of the API has one shape; its headers (Allow) are kept
+        try:
+            title = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            title = "Error"
+        response = problem(exc.status_code, title, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):

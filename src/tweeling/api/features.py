@@ -11,6 +11,7 @@ CRS84 (longitude, latitude).
 from __future__ import annotations
 
 import itertools
+from datetime import UTC
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -64,7 +65,16 @@ def _instant(text: str):
     (``a/b``, ``../b``) are not supported."""
     if "/" in text:
         raise InputError(f"datetime {text!r}: only an instant is supported, not an interval")
-    return parse_time(text, what="datetime")
+    instant = parse_time(text, what="datetime")
+    # The store compares times as fixed-width UTC text (core.timeaxis.to_text): an instant
+    # must lie in the years 1000-9999 in UTC (0001-01-01+14:00 does not exist in UTC at all).
+    try:
+        year = instant.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not 1000 <= year <= 9999:
+        raise InputError(f"datetime {text[:40]!r}: out of range (years 1000 to 9999, in UTC)")
+    return instant
 
 
 def _item_path(name: str, feature_id: str) -> str:

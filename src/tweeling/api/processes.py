@@ -26,6 +26,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from tweeling.api import crs
+from tweeling.api.resource_support import check_numbers
+from tweeling.core.crs import RD_BOUNDS
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.timeaxis import parse_time
 from tweeling.models import registry
@@ -58,6 +60,10 @@ async def _lifespan(app: FastAPI):
     try:
         yield
     finally:
+        with _queue_lock:
+            # a stopped queue accepts no jobs: an app started again opens a new one
+            if getattr(app.state, "jobs", None) is queue:
+                app.state.jobs = None
         await run_in_threadpool(queue.close)
 
 
@@ -334,6 +340,10 @@ def _extent(value: Any) -> tuple[float, float, float, float] | None:
         raise InputError(str(exc), field="extent") from None
     if not (box[0] < box[2] and box[1] < box[3]):
         raise InputError(f"{value}: empty (it needs minx < maxx and miny < maxy)", field="extent")
+    lo_x, lo_y, hi_x, hi_y = RD_BOUNDS
+    if not (lo_x <= box[0] and lo_y <= box[1] and box[2] <= hi_x and box[3] <= hi_y):
+        # a model grids its extent: one reaching far beyond the Netherlands cannot be computed
+        raise InputError(f"{value}: reaches outside the RD New domain {RD_BOUNDS}", field="extent")
     return box
 
 
@@ -342,6 +352,7 @@ def check_inputs(
 ) -> tuple[str | None, dict[str, Any], tuple[float, float, float, float] | None]:
     """Every input checked as a run would check it (``services.runs.prepare``), so that bad
     input is refused before a job exists: (scenario, parameters, extent)."""
+    check_numbers(inputs, "inputs")
     scenario = inputs.get("scenario")
     if scenario is not None and not isinstance(scenario, str):
         raise InputError(f"{scenario!r} is not a scenario reference", field="scenario")

@@ -68,6 +68,32 @@ def refs(text: str, what: str) -> list[str]:
     return [ref(t, what) for t in items]
 
 
+INT64 = 2**63  # SQLite INTEGER (and orjson) hold integers in [-2**63, 2**63)
+
+
+def check_numbers(value: Any, field: str) -> None:
+    """Every number in a JSON body finite, every integer within 64 bits: JSON has no NaN or
+    Infinity (RFC 8259 §6; Python's reader takes them anyway, and 1e400 as Infinity), and
+    larger integers overflow the checks and the store. Names the place (``inputs.cell_m``)."""
+    todo = [(field, value)]
+    while todo:
+        where, v = todo.pop()
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InputError(
+                f"{v!r}: JSON has no NaN or Infinity; give a finite number", field=where
+            )
+        if isinstance(v, int) and not -INT64 <= v < INT64:
+            raise InputError(
+                f"an integer of {v.bit_length()} bits does not fit 64 bits", field=where
+            )
+        if isinstance(v, dict):
+            todo += [(f"{where}.{k}", x) for k, x in v.items()]
+        elif isinstance(v, list):
+            todo += [(f"{where}[{i}]", x) for i, x in enumerate(v)]
+
+
 def day(text: str | None) -> date:
     if text is None:
         return date.today()

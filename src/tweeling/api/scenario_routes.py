@@ -169,6 +169,7 @@ def add_interventions(
     status = ws.store.scenarios.info(name).status
     if status not in EDITABLE:
         return rs.conflict(f"scenario {name!r} is {status}: only draft and shared scenarios change")
+    rs.check_numbers(body.interventions, "interventions")
     interventions = read_items(body.interventions, body.crs)
     try:
         report = sc.apply_interventions(

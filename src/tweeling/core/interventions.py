@@ -106,7 +106,8 @@ class Intervention:
         if isinstance(value, bool | str):
             ok = not isinstance(value, str) or bool(value.strip())
         elif isinstance(value, int | float):
-            ok = math.isfinite(value)
+            # integers the store can hold (SQLite: 64 bits); floats finite
+            ok = -(2**63) <= value < 2**63 if isinstance(value, int) else math.isfinite(value)
         else:
             ok = False
         if not ok:

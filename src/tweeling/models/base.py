@@ -48,7 +48,8 @@ class Parameter:
         if self.type in ("number", "integer"):
             try:
                 number = float(value) if self.type == "number" else int(value)
-            except (TypeError, ValueError):
+                float(number)  # an integer beyond any float (10**400) overflows here
+            except (TypeError, ValueError, OverflowError):
                 raise self._bad(value, f"a {self.type}") from None
             if isinstance(value, bool) or not math.isfinite(number):
                 raise self._bad(value, f"a finite {self.type}")

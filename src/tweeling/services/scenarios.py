@@ -26,7 +26,7 @@ import numpy as np
 
 from tweeling.core import changes as ch
 from tweeling.core.errors import InputError, NotFoundError, TweelingError
-from tweeling.core.features import FeatureChunk
+from tweeling.core.features import FeatureChunk, FieldType
 from tweeling.core.interventions import Intervention
 from tweeling.store import gpkg_geometry
 from tweeling.store.base import FrozenVersion, ScenarioInfo
@@ -173,11 +173,12 @@ def _apply_one(store: GeoPackageStore, edit: ScenarioEdit, iv: Intervention, are
         )
         return None
     try:
-        store.schema(iv.layer)
+        schema = store.schema(iv.layer)
     except NotFoundError:
         raise iv.error(
             f"unknown layer {iv.layer!r} (see 'tweeling layers')", field="layer"
         ) from None
+    _check_integers(iv, schema.fields)
     if iv.geometry is not None:
         _check_in_area(iv, area)
     oid = iv.id
@@ -216,6 +217,27 @@ def _apply_one(store: GeoPackageStore, edit: ScenarioEdit, iv: Intervention, are
         detail={"properties": sorted(iv.properties), "geometry": iv.geometry is not None},
     )
     return oid
+
+
+INT64 = 2**63  # SQLite INTEGER and orjson (the properties' JSON) hold [-2**63, 2**63)
+
+
+def _check_integers(iv: Intervention, fields: Mapping[str, FieldType]) -> None:
+    """Integers the store can hold (it would fail deep inside the write): within 64 bits,
+    also a whole number given as a float for an INTEGER field, and inside JSON values."""
+    for name, value in iv.properties.items():
+        todo = [value]
+        while todo:
+            v = todo.pop()
+            if isinstance(v, dict | list):
+                todo += v.values() if isinstance(v, dict) else v
+                continue
+            if isinstance(v, float) and fields.get(name) is FieldType.INTEGER and v.is_integer():
+                v = int(v)  # as the store takes it
+            if isinstance(v, int) and not isinstance(v, bool) and not -INT64 <= v < INT64:
+                raise iv.error(
+                    f"an integer of {v.bit_length()} bits does not fit 64 bits", field=name
+                )
 
 
 def _check_in_area(iv: Intervention, area) -> None:
