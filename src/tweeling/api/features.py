@@ -15,6 +15,7 @@ from datetime import UTC
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import numpy as np
 import orjson
 import shapely
 from fastapi import APIRouter, Query, Request
@@ -139,6 +140,25 @@ def _feature(f: StoredFeature, base: str, name: str, target: str) -> dict[str, A
         "properties": props,
         "links": [{"href": base + _item_path(name, f.id), "rel": "self", "type": GEOJSON}],
     }
+
+
+def _features(rows: list[StoredFeature], base: str, name: str, target: str) -> list[dict]:
+    """The GeoJSON features of a page, as :func:`_feature` makes them, but with one
+    coordinate transformation and one GeoJSON encoding for the whole page: per feature those
+    calls cost more than the query (benchmarks/results_api.md). ``orjson.Fragment`` embeds
+    shapely's GeoJSON text as it is, without parsing it back."""
+    geoms = crs.from_rd(np.array([f.geometry for f in rows], dtype=object), target)
+    texts = shapely.to_geojson(geoms)
+    return [
+        {
+            "type": "Feature",
+            "id": f.id,
+            "geometry": None if text is None else orjson.Fragment(text),
+            "properties": {k: v for k, v in f.properties.items() if k != "geometry_3d"},
+            "links": [{"href": base + _item_path(name, f.id), "rel": "self", "type": GEOJSON}],
+        }
+        for f, text in zip(rows, texts, strict=True)
+    ]
 
 
 def _crumbs(request: Request, lang: str, *trail: tuple[str, str | None]) -> list:
@@ -304,7 +324,7 @@ def items(
     matched = _number_matched(ws, name, found, rows, offset, box, scenario, as_of, ahead)
     rows = rows[:limit]
     base = _base(request)
-    features = [_feature(f, base, name, target) for f in rows]
+    features = _features(rows, base, name, target)
     page_type = html.HTML if as_html else GEOJSON
     links = [
         {"href": str(request.url), "rel": "self", "type": page_type},

@@ -268,8 +268,12 @@ def decided_before(
     return before, hidden
 
 
-def batches(cursor: sqlite3.Cursor, size: int = 1000) -> Iterator[list[tuple]]:
-    return iter(lambda: cursor.fetchmany(size), [])
+def batches(cursor: sqlite3.Cursor, size: int = 1000, first: int = 128) -> Iterator[list[tuple]]:
+    """Rows in batches that grow from ``first`` to ``size``: a page of a dense bbox needs
+    only its first rows, and each fetched row is decoded and tested."""
+    while rows := cursor.fetchmany(first):
+        yield rows
+        first = min(size, first * 4)
 
 
 def count(
