@@ -292,8 +292,12 @@ def collection(request: Request, name: str, f: Format = None, lang: Lang = None)
     )
 
 
+# ``async``: served on the event loop's own thread (with its own workspace) instead of the
+# thread pool. A page costs milliseconds, and handing the GIL between the loop and pool
+# threads across two cores halved throughput (benchmarks/results_api.md); the price is that
+# a very large page (limit 10,000) holds the loop for its duration.
 @router.get("/collections/{name}/items", summary="Features, filtered by bbox, paged")
-def items(
+async def items(
     request: Request,
     name: str,
     bbox: Annotated[str | None, Query(description="lower and upper corner, in bbox-crs")] = None,
