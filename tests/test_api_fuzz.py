@@ -39,19 +39,16 @@ import hypothesis.strategies as st
 import morecantile
 import pytest
 import schemathesis
-import shapely
 from fastapi.testclient import TestClient
 from schemathesis.config import SchemathesisConfig
 
 from tests.scenario_support import modify, seed_twin
-from tests.test_model_road_noise import BACK, EXTENT, FRONT, road
+from tests.test_model_road_noise import EXTENT, write_town
 from tweeling.api import crs
 from tweeling.api.app import create_app
 from tweeling.core.crs import RD_NEW, transformer
-from tweeling.core.features import FeatureRecord, ImportBatch, LayerSchema
 from tweeling.models import registry
 from tweeling.models.base import Parameter
-from tweeling.models.input_layers import ROAD_TRAFFIC
 from tweeling.services import jobs, runs
 from tweeling.services import scenarios as sc
 from tweeling.services.workspace import init_workspace
@@ -99,22 +96,7 @@ def twin(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz") / "twin"
     ws = init_workspace(root)
     seed_twin(ws, 12)
-    buildings = LayerSchema("buildings", "POLYGON", {"height_m": "REAL", "dwellings": "INTEGER"})
-    green = LayerSchema("plant_cover", "POLYGON", {"kind": "TEXT"})
-    park = shapely.box(84990, 447560, 85060, 447600)
-    ws.store.write(
-        ImportBatch(
-            "test:town",
-            "test",
-            [buildings, green],
-            [
-                FeatureRecord("buildings", "front", FRONT, {"height_m": 12.0, "dwellings": 8}),
-                FeatureRecord("buildings", "back", BACK, {"height_m": 9.0, "dwellings": 4}),
-                FeatureRecord("plant_cover", "park", park, {"kind": "grass"}),
-            ],
-        )
-    )
-    ws.store.write(ImportBatch("test:roads", "test", [ROAD_TRAFFIC.schema()], [road()]))
+    write_town(ws.store)
     sc.create_scenario(ws.store, "taller")
     sc.apply_interventions(ws.store, "taller", [modify("h1", height_m=30.0)])
     sc.freeze_scenario(ws.store, "taller", "v1")

@@ -10,17 +10,14 @@ import time
 
 import orjson
 import pytest
-import shapely
 from fastapi.testclient import TestClient
 
-from tests.test_model_road_noise import BACK, EXTENT, FRONT, Y_ROAD, road
+from tests.test_model_road_noise import EXTENT, Y_ROAD, write_town
 from tweeling.api.app import create_app
 from tweeling.api.processes import CONFORMANCE
-from tweeling.core.features import FeatureRecord, ImportBatch, LayerSchema
 from tweeling.core.interventions import Intervention
 from tweeling.models import registry
 from tweeling.models.base import ModelInfo, ModelResult, Output, Parameter
-from tweeling.models.input_layers import ROAD_TRAFFIC
 from tweeling.models.road_noise import RoadNoiseModel
 from tweeling.services import runs
 from tweeling.services import scenarios as sc
@@ -69,22 +66,7 @@ def root(tmp_path):
     scenario with twice the traffic."""
     path = tmp_path / "twin"
     w = init_workspace(path)
-    buildings = LayerSchema("buildings", "POLYGON", {"height_m": "REAL", "dwellings": "INTEGER"})
-    green = LayerSchema("plant_cover", "POLYGON", {"kind": "TEXT"})
-    park = shapely.box(84990, 447560, 85060, 447600)
-    w.store.write(
-        ImportBatch(
-            "test:town",
-            "test",
-            [buildings, green],
-            [
-                FeatureRecord("buildings", "front", FRONT, {"height_m": 12.0, "dwellings": 8}),
-                FeatureRecord("buildings", "back", BACK, {"height_m": 9.0, "dwellings": 4}),
-                FeatureRecord("plant_cover", "park", park, {"kind": "grass"}),
-            ],
-        )
-    )
-    w.store.write(ImportBatch("test:roads", "test", [ROAD_TRAFFIC.schema()], [road()]))
+    write_town(w.store)
     sc.create_scenario(w.store, "busier")
     more = {"aadt_veh_per_day": 20000.0}
     sc.apply_interventions(

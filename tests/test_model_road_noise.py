@@ -42,12 +42,13 @@ def road(aadt=10000.0, **extra):
     return FeatureRecord("road_traffic", "r1", line, ROAD_TRAFFIC.check("r1", line, props))
 
 
-@pytest.fixture
-def ws(tmp_path):
-    w = init_workspace(tmp_path / "twin")
+def write_town(store) -> None:
+    """Two rows of houses along one road with a park: the twin the road-noise tests (and the
+    API tests that run the model) compute on."""
     buildings = LayerSchema("buildings", "POLYGON", {"height_m": "REAL", "dwellings": "INTEGER"})
     green = LayerSchema("plant_cover", "POLYGON", {"kind": "TEXT"})
-    w.store.write(
+    park = shapely.box(84990, 447560, 85060, 447600)
+    store.write(
         ImportBatch(
             "test:town",
             "test",
@@ -55,16 +56,17 @@ def ws(tmp_path):
             [
                 FeatureRecord("buildings", "front", FRONT, {"height_m": 12.0, "dwellings": 8}),
                 FeatureRecord("buildings", "back", BACK, {"height_m": 9.0, "dwellings": 4}),
-                FeatureRecord(
-                    "plant_cover",
-                    "park",
-                    shapely.box(84990, 447560, 85060, 447600),
-                    {"kind": "grass"},
-                ),
+                FeatureRecord("plant_cover", "park", park, {"kind": "grass"}),
             ],
         )
     )
-    w.store.write(ImportBatch("test:roads", "test", [ROAD_TRAFFIC.schema()], [road()]))
+    store.write(ImportBatch("test:roads", "test", [ROAD_TRAFFIC.schema()], [road()]))
+
+
+@pytest.fixture
+def ws(tmp_path):
+    w = init_workspace(tmp_path / "twin")
+    write_town(w.store)
     yield w
     w.close()
 
