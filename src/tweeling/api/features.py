@@ -126,22 +126,6 @@ def _vector(ws, name: str) -> None:
         raise NotFoundError(f"no collection {name!r} (see /collections)")
 
 
-def _feature(f: StoredFeature, base: str, name: str, target: str) -> dict[str, Any]:
-    geometry = (
-        None
-        if f.geometry is None
-        else orjson.loads(shapely.to_geojson(crs.from_rd(f.geometry, target)))
-    )
-    props = {k: v for k, v in f.properties.items() if k != "geometry_3d"}
-    return {
-        "type": "Feature",
-        "id": f.id,
-        "geometry": geometry,
-        "properties": props,
-        "links": [{"href": base + _item_path(name, f.id), "rel": "self", "type": GEOJSON}],
-    }
-
-
 def _features(rows: list[StoredFeature], base: str, name: str, target: str) -> list[dict]:
     """The GeoJSON features of a page, as :func:`_feature` makes them, but with one
     coordinate transformation and one GeoJSON encoding for the whole page: per feature those
@@ -421,7 +405,7 @@ def item(
     if found is None:
         raise NotFoundError(f"no feature {feature_id!r} in collection {name!r}")
     base = _base(request)
-    body = _feature(found, base, name, target)
+    body = _features([found], base, name, target)[0]
     body["links"] += [
         {
             "href": html.url_with(request, f="json" if as_html else "html"),
@@ -450,6 +434,7 @@ def item(
         ),
         collection_title=title,
         body=body,
+        geometry_type=None if found.geometry is None else found.geometry.geom_type,
         links=body["links"],
         svg=html.svg_paths([found.geometry]),
         items_href=html.link(request, f"/collections/{name}/items", lang, scenario=scenario),

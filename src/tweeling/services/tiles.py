@@ -15,8 +15,8 @@ the reference.
 
 Bounded work per tile: each layer has a minimum zoom (:func:`minimum_zoom`) and a tile reads
 at most :data:`MAX_FEATURES` features of a layer. Tiles are cached per layer, keyed by a stamp
-of what the layer shows in the view (:func:`layer_stamp`), so a scenario edit or an import
-changes the key and a stale tile is never served. A dataset tile is the concatenation of its
+of what the layer shows in the view (the store's ``layer_stamp``), so a scenario edit or an
+import changes the key and a stale tile is never served. A dataset tile is the concatenation of its
 layers' tiles: an MVT tile is a protobuf message whose only field is the repeated ``layers``,
 and a concatenation of protobuf messages parses as their merge, which appends repeated
 fields (Protocol Buffers encoding, "Concatenating messages").
@@ -164,11 +164,6 @@ def _union(a, b):
 
 
 # ---------------------------------------------------------------------------- stamps
-
-
-def layer_stamp(store, layer: str, view: View) -> str:
-    """A text that changes whenever what ``view`` shows of ``layer`` may have changed."""
-    return store.layer_stamp(layer, view)
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -630,7 +625,7 @@ class TileService:
             if tile.z < plan.minzoom or area is None or not _overlaps(area, padded):
                 keys.append(f"{plan.name}:-")
                 continue
-            stamp = layer_stamp(store, plan.name, view)
+            stamp = store.layer_stamp(plan.name, view)
             key = _key(FORMAT, self.twin_id, plan.name, stamp, tile.z, tile.row, tile.col)
             keys.append(key)
             data = self.cache.get(key)
@@ -638,7 +633,7 @@ class TileService:
                 data = self._render(store, plan, view, bounds, padded)
                 # Cache only what was read in one state: a writer that committed meanwhile
                 # changed the stamp, and the next request renders again.
-                if layer_stamp(store, plan.name, store.view(scenario)) == stamp:
+                if store.layer_stamp(plan.name, store.view(scenario)) == stamp:
                     self.cache.put(key, data)
             parts.append(data)
         etag = _key(FORMAT, *keys)
