@@ -121,7 +121,7 @@ async function start() {
   await loadScenarios();
   layerList();
   state.compare = new Compare(map, state);
-  state.results = new Results(map, state);
+  state.results = new Results(map, state, { message });
   state.findings = new Findings(map, state);
   state.charts = new Charts(state);
   state.drawing = new Drawing(map, state, { switchScenario, loadScenarios, message });

@@ -35,6 +35,19 @@ function classOf(legend, v) {
   return null;
 }
 
+// A run's files never change: fetch each per-object output once per page, not on every
+// scenario switch (a nitrogen run's hexagons are about 2 MB).
+const OBJECTS = new Map();
+function objectsOf(runId, output) {
+  const key = `${runId}/${output}`;
+  if (!OBJECTS.has(key)) {
+    const request = getJSON(`/runs/${runId}/objects`, { output }).then((r) => r.data);
+    request.catch(() => OBJECTS.delete(key)); // a failed request may be tried again
+    OBJECTS.set(key, request);
+  }
+  return OBJECTS.get(key);
+}
+
 /** Per model, the scenario's up-to-date run (its inputs are what the scenario shows now),
  * else its latest run. */
 export function latestRuns(runs, scenario) {
@@ -46,18 +59,13 @@ export function latestRuns(runs, scenario) {
 }
 
 export class Results {
-  constructor(map, state) {
+  constructor(map, state, { message }) {
     this.map = map;
     this.state = state;
     this.runs = [];
-    $("overlay").addEventListener("change", () => this.showOverlay().catch((e) => this.fail(e)));
-    $("colour-by").addEventListener("change", () => this.colourBuildings().catch((e) => this.fail(e)));
-  }
-
-  fail(e) {
-    const el = document.getElementById("message");
-    el.textContent = e.message;
-    el.hidden = false;
+    const fail = (e) => message(e.message);
+    $("overlay").addEventListener("change", () => this.showOverlay().catch(fail));
+    $("colour-by").addEventListener("change", () => this.colourBuildings().catch(fail));
   }
 
   async load(scenario) {
@@ -78,7 +86,7 @@ export class Results {
         if (out.kind === "grid") {
           overlay.add(new Option(`${run.model} · ${name} (${out.unit ?? ""})`, `${run.id}/${name}`));
         } else if (out.kind === "objects") {
-          const { data: objs } = await getJSON(`/runs/${run.id}/objects`, { output: name });
+          const objs = await objectsOf(run.id, name);
           const values = objs.objects ?? objs;
           const first = Object.values(values)[0];
           if (!first || (first.layer && first.layer !== "buildings")) continue;
