@@ -84,3 +84,19 @@ def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def wait_until(page, expression: str, timeout: float = 30_000, arg=None) -> None:
+    """Poll a JavaScript expression (or function, with ``arg``) until it is truthy.
+
+    Unlike Playwright's ``wait_for_function``, which evaluates its predicate with ``eval``
+    inside the page, this evaluates through the DevTools protocol: it works under the
+    viewer's Content Security Policy (no 'unsafe-eval'), which the tests keep on."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = page.evaluate(expression) if arg is None else page.evaluate(expression, arg)
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout / 1000:g} s waiting for {expression}")
+        page.wait_for_timeout(100)

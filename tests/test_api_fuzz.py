@@ -117,7 +117,7 @@ def twin(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(jobs, "run_model", no_computing)
-        app = create_app(root)
+        app = create_app(root, hosts=["testserver"])
         with TestClient(app) as client:
             done = client.post("/processes/road-noise/execution", json={"inputs": {}})
             assert done.status_code == 200, done.text
@@ -362,7 +362,7 @@ def _openapi() -> dict[str, Any]:
     content: an empty twin serves the same one)."""
     with tempfile.TemporaryDirectory() as folder:
         init_workspace(Path(folder) / "twin").close()
-        return create_app(Path(folder) / "twin").openapi()
+        return create_app(Path(folder) / "twin", hosts=["testserver"]).openapi()
 
 
 # schemathesis.pytest.from_fixture cannot run under pytest 9.2 (it sets Node._nodeid, which

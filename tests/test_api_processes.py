@@ -89,7 +89,7 @@ def gate():
 
 @pytest.fixture
 def client(root):
-    with TestClient(create_app(root)) as c:
+    with TestClient(create_app(root, hosts=["testserver"])) as c:
         yield c
 
 
@@ -344,7 +344,7 @@ def test_dismiss_a_queued_a_running_and_a_finished_job(client, gate, root):
 
 
 def test_jobs_outlive_the_server(root, gate):
-    with TestClient(create_app(root)) as c:
+    with TestClient(create_app(root, hosts=["testserver"])) as c:
         done = c.post("/processes/road-noise/execution", json={"inputs": NOISE}).json()
         ok = next(j["jobID"] for j in c.get("/jobs").json()["jobs"])
         stopped = submit(c, "test-gate", {"steps": 1}).json()["jobID"]
@@ -367,7 +367,7 @@ def test_jobs_outlive_the_server(root, gate):
         started="2025-01-01T00:00:01.000000Z",
     )
     (root / "jobs" / "dead-job.json").write_bytes(orjson.dumps(dead.to_dict()))
-    with TestClient(create_app(root)) as c:
+    with TestClient(create_app(root, hosts=["testserver"])) as c:
         kept = c.get(f"/jobs/{ok}").json()
         assert kept["status"] == "successful"
         assert c.get(f"/jobs/{ok}/results").json()["result_hash"] == done["result_hash"]

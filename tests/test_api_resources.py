@@ -23,7 +23,7 @@ RD_URI = "http://www.opengis.net/def/crs/EPSG/0/28992"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, demo_master):
     root = copy_demo(tmp_path_factory, demo_master)
-    with TestClient(create_app(root)) as c:
+    with TestClient(create_app(root, hosts=["testserver"])) as c:
         yield c, root
 
 
@@ -244,7 +244,7 @@ def seeded(tmp_path):
     sc.apply_interventions(ws.store, "decided", [modify("h2", height_m=9.0)])
     ws.store.scenarios.set_status("decided", "decided")
     ws.close()
-    with TestClient(create_app(tmp_path / "twin")) as c:
+    with TestClient(create_app(tmp_path / "twin", hosts=["testserver"])) as c:
         yield c
 
 

@@ -152,7 +152,7 @@ def make_twin(root):
 
 
 def serve(twin):
-    app = create_app(twin)
+    app = create_app(twin, hosts=["testserver"])
     if not any(getattr(r, "path", None) == "/search" for r in app.routes):
         app.include_router(search_api.router)  # until app.py includes it
     return TestClient(app)

@@ -121,7 +121,7 @@ def twin(tmp_path):
 
 @pytest.fixture
 def client(twin):
-    with TestClient(create_app(twin)) as c:
+    with TestClient(create_app(twin, hosts=["testserver"])) as c:
         yield c
 
 

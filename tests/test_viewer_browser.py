@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_support import CHROMIUM_FLAGS, Server, chromium_path, shot
+from tests.browser_support import CHROMIUM_FLAGS, Server, chromium_path, shot, wait_until
 from tests.conftest import copy_demo
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ def page(browser, server):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.goto(f"{server.url}/viewer/")
-    page.wait_for_function("document.body.dataset.ready !== undefined", timeout=60_000)
+    wait_until(page, "document.body.dataset.ready !== undefined", timeout=60_000)
     assert page.evaluate("document.body.dataset.ready") == "true", errors
     idle(page)
     yield page
@@ -71,7 +71,7 @@ def page(browser, server):
 
 
 def idle(page) -> None:
-    page.wait_for_function(MAP_IDLE, timeout=60_000)
+    wait_until(page, MAP_IDLE, timeout=60_000)
     page.wait_for_timeout(300)  # one more frame after the last tile
 
 
@@ -102,20 +102,20 @@ def test_scenario_switch_shows_the_scenarios_buildings(page):
     assert page.evaluate(HEIGHT_OF, TALLER) == pytest.approx(6.17)
     before = canvas_pixels(page)
     page.select_option("#scenario", "example-taller-building")
-    page.wait_for_function(f"({HEIGHT_OF})('{TALLER}') === 24")
+    wait_until(page, f"({HEIGHT_OF})('{TALLER}') === 24")
     idle(page)
     shot(page, "viewer-taller-building")
     assert changed_share(before, canvas_pixels(page)) > 0.001  # the taller block is visible
     assert "scenario=example-taller-building" in page.url
     # the findings of the scenario are listed, worst first: 24 m exceeds the 15 m rule
-    page.wait_for_function("document.querySelectorAll('#findings li').length > 0")
+    wait_until(page, "document.querySelectorAll('#findings li').length > 0")
     first = page.locator("#findings li").first.inner_text()
     assert "overschrijdt" in first
 
 
 def test_click_a_building_shows_attributes_results_and_findings(page):
     page.select_option("#scenario", "example-taller-building")
-    page.wait_for_function("document.querySelectorAll('#findings li').length > 0")
+    wait_until(page, "document.querySelectorAll('#findings li').length > 0")
     page.evaluate("window.tweelingMap.jumpTo({pitch: 0, bearing: 0, zoom: 18.5})")
     idle(page)
     x, y = page.evaluate(CENTRE_ON, TALLER)
@@ -123,9 +123,9 @@ def test_click_a_building_shows_attributes_results_and_findings(page):
     page.locator("#map canvas").click(position={"x": x, "y": y})
     info = page.locator("#info")
     info.wait_for(state="visible")
-    page.wait_for_function("document.querySelector('#info-body').innerText.includes('Bevindingen')")
-    page.wait_for_function(
-        "!document.querySelector('#info-body').innerText.includes('Laden')", timeout=30_000
+    wait_until(page, "document.querySelector('#info-body').innerText.includes('Bevindingen')")
+    wait_until(
+        page, "!document.querySelector('#info-body').innerText.includes('Laden')", timeout=30_000
     )
     text = info.inner_text()
     shot(page, "viewer-building-info")
@@ -151,7 +151,7 @@ def test_layer_list_language_and_labels(page):
     # the scenario can be chosen with the keyboard alone
     page.focus("#scenario")
     page.keyboard.press("ArrowDown")
-    page.wait_for_function("document.querySelector('#scenario').value !== 'baseline'")
+    wait_until(page, "document.querySelector('#scenario').value !== 'baseline'")
 
 
 def test_draw_a_building_block_makes_a_draft_and_reruns_road_noise(page, server):
@@ -164,7 +164,8 @@ def test_draw_a_building_block_makes_a_draft_and_reruns_road_noise(page, server)
     for dx, dy in [(-40, -30), (40, -30), (40, 30), (-40, 30)]:
         page.locator("#map canvas").click(position={"x": cx + dx, "y": cy + dy})
     page.get_by_role("button", name="Klaar").click()
-    page.wait_for_function(
+    wait_until(
+        page,
         "document.querySelector('#draw-status').innerText.startsWith('Klaar:') || "
         "document.querySelector('#draw-status').innerText.startsWith('Fout')",
         timeout=120_000,
@@ -197,7 +198,7 @@ def test_viewer_page_says_what_to_install_when_packages_are_missing(tmp_path, mo
     seed_twin(ws)
     ws.close()
     monkeypatch.setenv("TWEELING_NODE_MODULES", str(tmp_path / "nothing"))
-    with TestClient(create_app(tmp_path / "twin")) as c:
+    with TestClient(create_app(tmp_path / "twin", hosts=["testserver"])) as c:
         r = c.get("/viewer/")
     assert r.status_code == 503
     assert "maplibre-gl" in r.text and "scripts/setup.sh" in r.text
@@ -207,7 +208,7 @@ def test_no_request_leaves_the_machine(page, server):
     hosts = set()
     page.on("request", lambda r: hosts.add(httpx.URL(r.url).host))
     page.reload()
-    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
+    wait_until(page, "document.body.dataset.ready === 'true'", timeout=60_000)
     idle(page)
     assert hosts <= {"127.0.0.1"}, hosts
 
@@ -223,8 +224,8 @@ def test_swipe_compares_the_scenario_with_the_current_situation(page):
     page.evaluate(CENTRE_ON, TALLER)
     idle(page)
     page.get_by_label("Vergelijk met de huidige situatie (schuif)").check()
-    page.wait_for_function(
-        "window.tweelingCompareMap?.loaded() && window.tweelingCompareMap.areTilesLoaded()"
+    wait_until(
+        page, "window.tweelingCompareMap?.loaded() && window.tweelingCompareMap.areTilesLoaded()"
     )
     swipe = page.locator("#swipe")
     swipe.fill("0")  # all scenario
@@ -250,7 +251,7 @@ def test_buildings_coloured_by_facade_noise_with_a_legend(page):
     options = page.locator("#colour-by option").all_inner_texts()
     choice = next(o for o in options if "lden_db" in o)
     page.select_option("#colour-by", label=choice)
-    page.wait_for_function("document.querySelectorAll('#colour-legend .item').length >= 3")
+    wait_until(page, "document.querySelectorAll('#colour-legend .item').length >= 3")
     idle(page)
     shot(page, "viewer-coloured-by-lden")
     assert changed_share(before, canvas_pixels(page)) > 0.02  # buildings took colours
@@ -262,7 +263,7 @@ def test_buildings_coloured_by_facade_noise_with_a_legend(page):
 
 
 def test_charts_compare_scenarios_on_an_indicator(page):
-    page.wait_for_function("document.querySelectorAll('#indicator option').length > 0")
+    wait_until(page, "document.querySelectorAll('#indicator option').length > 0")
     rows = page.locator("#chart-table tr")
     assert rows.count() == page.locator("#scenario option").count()  # one bar per scenario
     page.select_option("#indicator", "road-noise/buildings_lden_70_74")
@@ -283,12 +284,12 @@ def test_charts_compare_scenarios_on_an_indicator(page):
 
 def test_click_on_the_street_tells_what_the_scenario_means_there(page):
     page.select_option("#scenario", "example-traffic-calming")
-    page.wait_for_function("document.querySelector('#overlay').options.length > 1")
+    wait_until(page, "document.querySelector('#overlay').options.length > 1")
     page.evaluate("window.tweelingMap.jumpTo({center: [4.36745, 52.01220], zoom: 18, pitch: 0})")
     idle(page)
     box = page.locator("#map canvas").bounding_box()
     page.locator("#map canvas").click(position={"x": box["width"] / 2, "y": box["height"] / 2})
-    page.wait_for_function("document.querySelector('#info-body').innerText.includes('verschil')")
+    wait_until(page, "document.querySelector('#info-body').innerText.includes('verschil')")
     text = page.locator("#info-body").inner_text()
     shot(page, "viewer-place-info")
     assert "road-noise" in text and "Regels die hier gelden" in text
@@ -300,7 +301,8 @@ def test_place_a_turbine_from_the_keyboard_and_run_the_wind_model(page, server):
     page.get_by_role("button", name="Windturbine plaatsen").focus()
     page.keyboard.press("Enter")
     page.get_by_role("button", name="Punt in het midden van de kaart").click()
-    page.wait_for_function(
+    wait_until(
+        page,
         "/^(Klaar:|Fout)/.test(document.querySelector('#draw-status').innerText)",
         timeout=180_000,
     )
@@ -335,7 +337,7 @@ def test_api_docs_and_html_pages_load_nothing_from_elsewhere(browser, server):
 def test_search_a_place_and_a_coordinate(page):
     page.fill("#search", "Delft")
     page.get_by_role("button", name="Zoek").click()
-    page.wait_for_function("document.querySelectorAll('#search-results button').length > 0")
+    wait_until(page, "document.querySelectorAll('#search-results button').length > 0")
     labels = page.locator("#search-results button").all_inner_texts()
     assert any(label.startswith("Delft") for label in labels), labels
     # an RD New coordinate in the demo area: one hit, the map goes there and says what
@@ -343,10 +345,11 @@ def test_search_a_place_and_a_coordinate(page):
     page.select_option("#scenario", "example-traffic-calming")
     page.fill("#search", "84990,447560")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#info-body').innerText.includes('verschil')")
+    wait_until(page, "document.querySelector('#info-body').innerText.includes('verschil')")
     # the camera ends at the point (RD 84990,447560 is lon 4.3669, lat 52.0120)
-    page.wait_for_function(
+    wait_until(
+        page,
         "(() => { const c = window.tweelingMap.getCenter(); "
-        "return Math.abs(c.lng - 4.3669) < 0.002 && Math.abs(c.lat - 52.0120) < 0.002; })()"
+        "return Math.abs(c.lng - 4.3669) < 0.002 && Math.abs(c.lat - 52.0120) < 0.002; })()",
     )
     shot(page, "viewer-search-coordinate")

@@ -11,14 +11,14 @@ from collections import Counter
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from tweeling.api import crs
+from tweeling.api import crs, deps
 from tweeling.api import resource_support as rs
 from tweeling.core.errors import NotFoundError
 from tweeling.core.rules import VERDICTS, Norm
-from tweeling.services import comparisons, places, rules
+from tweeling.services import comparisons, permissions, places, rules
 from tweeling.services.results import BASELINE
 
 router = APIRouter()
@@ -45,7 +45,7 @@ def _matches(finding: dict[str, Any], obj: str) -> bool:
 )
 def findings(
     request: Request,
-    name: str,
+    name: deps.ScenarioPath,
     date: DateQuery = None,
     object_: Annotated[
         str | None, Query(alias="object", max_length=200, description="an object id or layer/id")
@@ -61,7 +61,7 @@ def findings(
 ) -> Response:
     ws = rs.twin(request)
     on = rs.day(date)
-    ws.store.view(rs.ref(name))
+    ws.store.view(name)
     if compute:
         record, reused = rules.checked(ws.store, name, on)
         stale = False
@@ -94,15 +94,18 @@ def findings(
     summary="Model indicators of the baseline and scenarios side by side (for charts)",
     tags=["comparisons"],
     responses=rs.ERRORS,
+    dependencies=[Depends(deps.READ)],
 )
 def compare(
     request: Request,
+    p: deps.Who,
     scenarios: Annotated[str, Query(description="comma-separated: NAME or NAME@LABEL")],
     models: Annotated[str | None, Query(description="comma-separated model names")] = None,
 ) -> Response:
     ws = rs.twin(request)
     names = rs.refs(scenarios, "scenarios")
     for name in names:
+        permissions.readable(ws.store, p, name)  # one they may not read: 404, as unknown
         ws.store.view(None if name == BASELINE else name)  # unknown: 404
     wanted = None if models is None else [m.strip() for m in models.split(",") if m.strip()]
     result = comparisons.compare(ws.store, names, models=wanted)
@@ -156,7 +159,7 @@ def norm_json(n: Norm) -> dict[str, Any]:
 def here(
     request: Request,
     point: Annotated[str, Query(description="lon,lat (CRS84), or x,y in point-crs")],
-    scenario: Annotated[str, Query(description="baseline, NAME or NAME@LABEL")] = BASELINE,
+    scenario_ref: deps.ScenarioQuery,
     date: DateQuery = None,
     point_crs: Annotated[str | None, Query(alias="point-crs", description="default CRS84")] = None,
     radius: Annotated[
@@ -165,7 +168,7 @@ def here(
 ) -> Response:
     ws = rs.twin(request)
     x, y = rs.point(point, crs.check(point_crs, "point-crs"))
-    rs.ref(scenario)
+    scenario = scenario_ref or BASELINE
     on = rs.day(date)
     p = places.here(ws.store, x, y, scenario, on, radius_m=radius)
     lonlat = rs.geojson(shapely.Point(x, y))["coordinates"]

@@ -1,8 +1,11 @@
 """The web application: ``create_app(twin folder)``, served by ``tweeling serve``.
 
 Each worker thread keeps its own open workspace (SQLite connections belong to one thread).
-Errors of the domain become HTTP problems: bad input 400, unknown things 404 — never a 500
-for something a client sent.
+Errors of the domain become HTTP problems: bad input 400, unknown things 404, refusals
+401/403 (``core.access.Denied``), too many attempts 429 with Retry-After — never a 500 for
+something a client sent. In front of every route: the guard (``api.guard``: Host names,
+body size, security headers) and, when origins are configured, CORS. Every route has an
+authorisation rule (``api.deps``): the app refuses to start otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +19,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tweeling.core.errors import InputError, NotFoundError, StoreBusy, TweelingError
+from tweeling.api import settings as server_settings
+from tweeling.api.guard import Guard
+from tweeling.core.access import Denied
+from tweeling.core.errors import (
+    InputError,
+    NotFoundError,
+    StoreBusy,
+    Throttled,
+    TweelingError,
+    WorkspaceError,
+)
+from tweeling.services.audit import _os_user
 from tweeling.services.workspace import Workspace, open_workspace
 
 
@@ -44,10 +58,46 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
     )
 
 
-def create_app(root: Path) -> FastAPI:
-    from tweeling.api import features, processes, resources, search, tiles
+def create_app(
+    root: Path,
+    *,
+    bind: str = "127.0.0.1",
+    hosts: tuple[str, ...] | list[str] = (),
+    settings: server_settings.Settings | None = None,
+) -> FastAPI:
+    """The app for the twin in ``root``, as served on address ``bind`` (loopback by
+    default) and reached under the host names ``hosts`` (beside those in twin.toml)."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from tweeling.api import (
+        audit_routes,
+        auth_routes,
+        deps,
+        features,
+        people_routes,
+        processes,
+        resources,
+        round_routes,
+        search,
+        tiles,
+    )
     from tweeling.api.viewer import mount_viewer
 
+    twins = Twins(root)
+    if settings is None:
+        settings = server_settings.from_config(twins.get().config, bind=bind, hosts=tuple(hosts))
+    if not settings.loopback:
+        if not twins.get().store.people.any():
+            raise WorkspaceError(
+                f"serving on {bind} lets others reach the twin: add accounts first "
+                "('tweeling user add NAME --role administrator'), or serve on 127.0.0.1"
+            )
+        if not settings.hosts:
+            raise WorkspaceError(
+                f"serving on {bind}: name the host names clients use in twin.toml "
+                '[server] hosts = ["twin.example.nl"] (or --allow-host): requests for other '
+                "names are refused, against DNS rebinding"
+            )
     app = FastAPI(
         title="Tweeling",
         description="Digital twin of the physical living environment (OGC API Features)",
@@ -55,7 +105,23 @@ def create_app(root: Path) -> FastAPI:
         docs_url=None,  # served by api/viewer.py from npm: FastAPI's default loads a CDN
         redoc_url=None,
     )
-    app.state.twins = Twins(root)
+    app.state.twins = twins
+    app.state.settings = settings
+    app.state.operator = _os_user()
+
+    @app.exception_handler(Denied)
+    async def denied(request: Request, exc: Denied):
+        titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
+        response = problem(exc.status, titles.get(exc.status, "Forbidden"), str(exc))
+        if exc.status == 401:  # RFC 9110 §11.6.1
+            response.headers["WWW-Authenticate"] = 'Bearer realm="tweeling"'
+        return response
+
+    @app.exception_handler(Throttled)
+    async def throttled(request: Request, exc: Throttled):
+        response = problem(429, "Too Many Requests", str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.exception_handler(NotFoundError)
     async def not_found(request: Request, exc: NotFoundError):
@@ -97,5 +163,22 @@ def create_app(root: Path) -> FastAPI:
     app.include_router(processes.router)
     app.include_router(resources.router)
     app.include_router(search.router)
+    app.include_router(auth_routes.router)
+    app.include_router(people_routes.router)
+    app.include_router(audit_routes.router)
+    app.include_router(round_routes.router)
     mount_viewer(app)
+    deps.check_routes(app.routes)
+    if settings.cors_origins:  # closed unless twin.toml names the origins
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=False,  # other sites use API tokens, never our cookies
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "Prefer"],
+            expose_headers=["Location", "Content-Crs", "Retry-After", "Link"],
+        )
+    app.add_middleware(
+        Guard, hosts=settings.allowed_hosts(), max_body_bytes=settings.max_body_bytes
+    )
     return app

@@ -18,10 +18,10 @@ from urllib.parse import quote, urlencode
 import numpy as np
 import orjson
 import shapely
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from tweeling.api import crs, html
+from tweeling.api import crs, deps, html
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.timeaxis import parse_time
 from tweeling.store.base import StoredFeature
@@ -162,7 +162,7 @@ def _view(lang: str, scenario: str | None, as_of: str | None) -> str:
     return t["baseline"]
 
 
-@router.get("/", summary="Landing page")
+@router.get("/", summary="Landing page", dependencies=[Depends(deps.PUBLIC)])
 def landing(request: Request, f: Format = None, lang: Lang = None) -> Response:
     lang = html.check_lang(lang)
     base = _base(request)
@@ -202,7 +202,9 @@ def landing(request: Request, f: Format = None, lang: Lang = None) -> Response:
     )
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get(
+    "/conformance", summary="Conformance classes", dependencies=[Depends(deps.PUBLIC)]
+)
 def conformance(request: Request, f: Format = None, lang: Lang = None) -> Response:
     from tweeling.api import processes, tiles  # the other OGC APIs this app serves
 
@@ -230,7 +232,9 @@ def conformance(request: Request, f: Format = None, lang: Lang = None) -> Respon
     )
 
 
-@router.get("/collections", summary="The twin's vector layers")
+@router.get(
+    "/collections", summary="The twin's vector layers", dependencies=[Depends(deps.READ)]
+)
 def collections(request: Request, f: Format = None, lang: Lang = None) -> Response:
     lang = html.check_lang(lang)
     ws = request.app.state.twins.get()
@@ -256,7 +260,7 @@ def collections(request: Request, f: Format = None, lang: Lang = None) -> Respon
     )
 
 
-@router.get("/collections/{name}", summary="One collection")
+@router.get("/collections/{name}", summary="One collection", dependencies=[Depends(deps.READ)])
 def collection(request: Request, name: str, f: Format = None, lang: Lang = None) -> Response:
     lang = html.check_lang(lang)
     ws = request.app.state.twins.get()
@@ -284,12 +288,12 @@ def collection(request: Request, name: str, f: Format = None, lang: Lang = None)
 async def items(
     request: Request,
     name: str,
+    scenario: deps.ScenarioQuery,
     bbox: Annotated[str | None, Query(description="lower and upper corner, in bbox-crs")] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="default CRS84")] = None,
     crs_: Annotated[str | None, Query(alias="crs", description="output CRS, default CRS84")] = None,
     limit: Annotated[int, Query(ge=1, description=f"at most {MAX_LIMIT} are returned")] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
-    scenario: Annotated[str | None, Query(description="NAME or NAME@LABEL")] = None,
     datetime_: Annotated[
         str | None,
         Query(alias="datetime", description="an instant (RFC 3339): the twin as it was then"),
@@ -391,7 +395,7 @@ def item(
     request: Request,
     name: str,
     feature_id: str,
-    scenario: Annotated[str | None, Query(description="NAME or NAME@LABEL")] = None,
+    scenario: deps.ScenarioQuery,
     crs_: Annotated[str | None, Query(alias="crs", description="output CRS, default CRS84")] = None,
     f: Format = None,
     lang: Lang = None,

@@ -21,12 +21,22 @@ from tweeling.sources.geojson_geometry import check_lonlat, read_geometry
 from tweeling.sources.interventions import FIELDS, make_intervention
 
 ORIGIN = "request"
-MAX_ITEMS = 10_000
+MAX_ITEMS = 1_000
+MAX_VERTICES = 10_000
 
 
-def read_items(items: list[Any], crs: str | None = None) -> list[Intervention]:
-    if len(items) > MAX_ITEMS:
-        raise InputError(f"at most {MAX_ITEMS} interventions per request", path=ORIGIN)
+def read_items(
+    items: list[Any],
+    crs: str | None = None,
+    *,
+    max_items: int = MAX_ITEMS,
+    max_vertices: int = MAX_VERTICES,
+) -> list[Intervention]:
+    """Interventions of a request body; at most ``max_items`` of them, with at most
+    ``max_vertices`` coordinates per geometry (a 5-million-vertex polygon once stalled every
+    later read of its scenario)."""
+    if len(items) > max_items:
+        raise InputError(f"at most {max_items} interventions per request", path=ORIGIN)
     default = normalise_crs(crs or CRS84, path=ORIGIN)
     out = []
     for n, item in enumerate(items, start=1):
@@ -55,6 +65,13 @@ def read_items(items: list[Any], crs: str | None = None) -> list[Intervention]:
             )
         if raw is not None and crs is None and own is None:
             _check_lonlat(raw, label)
+        if raw is not None and _coordinates(raw) > max_vertices:
+            raise InputError(
+                f"a geometry has at most {max_vertices} vertices here",
+                path=ORIGIN,
+                object_id=label,
+                field="geometry",
+            )
         geometry = read_geometry(raw, source, ORIGIN, label)
         out.append(
             make_intervention(
@@ -73,3 +90,20 @@ def _check_lonlat(raw: dict | str, label: str) -> None:
         except Exception:  # unreadable WKT is reported by read_geometry
             return
     check_lonlat(raw, ORIGIN, label)
+
+
+def _coordinates(raw: dict | str) -> int:
+    """Coordinates in a GeoJSON geometry (counted before parsing it) or WKT text."""
+    if isinstance(raw, str):
+        return raw.count(",") + 1
+    count, todo = 0, [raw.get("coordinates"), *(raw.get("geometries") or [])]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo += [item.get("coordinates"), *(item.get("geometries") or [])]
+        elif isinstance(item, list):
+            if item and all(isinstance(v, int | float) for v in item):
+                count += 1
+            else:
+                todo.extend(item)
+    return count

@@ -20,19 +20,23 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from tweeling.api import crs
+from tweeling.api import crs, deps
 from tweeling.api.resource_support import check_numbers
+from tweeling.api.resource_support import ref as scenario_ref
+from tweeling.core import access
 from tweeling.core.crs import RD_BOUNDS
 from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.people import Principal
 from tweeling.core.timeaxis import parse_time
 from tweeling.models import registry
 from tweeling.models.base import ModelInfo, Parameter
 from tweeling.services import jobs as job_service
+from tweeling.services import permissions
 from tweeling.services.jobs import Job, JobQueue
 from tweeling.services.runs import prepare
 
@@ -77,7 +81,12 @@ def _queue_of(app: FastAPI) -> JobQueue:
     with _queue_lock:
         found = getattr(app.state, "jobs", None)
         if found is None:
-            found = app.state.jobs = JobQueue(app.state.twins.root)
+            limits = app.state.settings
+            found = app.state.jobs = JobQueue(
+                app.state.twins.root,
+                active_limit=limits.jobs_active_per_person,
+                hourly_limit=limits.jobs_per_hour_per_person,
+            )
         return found
 
 
@@ -85,12 +94,17 @@ class Execute(BaseModel):
     """An execute request (OGC 18-062r2 execute.yaml); outputs are always all returned, as a
     results document."""
 
+    model_config = ConfigDict(extra="forbid")  # an unknown member is a 400 naming it
+
     inputs: dict[str, Any] = Field(
-        default_factory=dict,
-        description="parameter name -> value; 'scenario' (NAME or NAME@LABEL) and 'extent'",
+        description="parameter name -> value; 'scenario' (NAME or NAME@LABEL) and 'extent' "
+        "(required: an empty object runs the model with its defaults on the baseline)",
     )
     outputs: dict[str, Any] | None = None
     response: str | None = Field(None, description="'document' (the only one served)")
+    subscriber: dict[str, Any] | None = Field(
+        None, description="OGC callbacks: not offered (a 400 if given)"
+    )
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -448,7 +462,9 @@ def _not_successful(job: Job) -> Response:
 # ---------------------------------------------------------------------------- routes
 
 
-@router.get("/processes", summary="The impact models, as processes")
+@router.get(
+    "/processes", summary="The impact models, as processes", dependencies=[Depends(deps.READ)]
+)
 def process_list(
     request: Request,
     limit: Annotated[int, Query(ge=1, description=f"at most {MAX_LIMIT} are returned")] = 10,
@@ -463,7 +479,11 @@ def process_list(
     return _json({"processes": [_summary(base, m.info) for m in chosen], "links": links})
 
 
-@router.get("/processes/{process_id}", summary="One model: inputs, outputs, methods")
+@router.get(
+    "/processes/{process_id}",
+    summary="One model: inputs, outputs, methods",
+    dependencies=[Depends(deps.READ)],
+)
 def process_description(request: Request, process_id: str) -> Response:
     info = _model_info(process_id)
     if info is None:
@@ -481,6 +501,7 @@ def process_description(request: Request, process_id: str) -> Response:
 async def execute(
     request: Request,
     process_id: str,
+    p: Annotated[Principal, Depends(deps.SIGNED_IN)],
     body: Execute,
     prefer: Annotated[str | None, Header(description="respond-async for a job")] = None,
 ) -> Response:
@@ -489,8 +510,10 @@ async def execute(
         return _no_process(process_id)
     if body.response not in (None, "document"):
         raise InputError(f"{body.response!r}: only 'document' is served", field="response")
+    if body.subscriber is not None:
+        raise InputError("callbacks are not offered; poll the job instead", field="subscriber")
     # checked in a worker thread: it reads the twin through that thread's workspace
-    job = await run_in_threadpool(_submit, request, info, body.inputs)
+    job = await run_in_threadpool(_submit, request, info, body.inputs, p)
     base = _base(request)
     location = f"{base}/jobs/{job.id}"
     if _prefers_async(prefer):
@@ -509,17 +532,43 @@ async def execute(
     return _json(results_document(base, job), 200, {"Link": f'<{location}>; rel="monitor"'})
 
 
-def _submit(request: Request, info: ModelInfo, inputs: dict[str, Any]) -> Job:
+def _submit(request: Request, info: ModelInfo, inputs: dict[str, Any], p: Principal) -> Job:
     store = request.app.state.twins.get().store
+    ref = inputs.get("scenario")
+    if isinstance(ref, str):  # a scenario they may not read is unknown to them
+        try:
+            permissions.runnable(store, p, scenario_ref(ref, "scenario"))
+        except NotFoundError as exc:
+            raise InputError(str(exc), field="scenario") from None
+    elif ref is None:
+        permissions.runnable(store, p, None)
     scenario, params, extent = check_inputs(store, info, inputs)
     return _queue_of(request.app).submit(
-        info.name, scenario=scenario, parameters=params, extent=extent
+        info.name, scenario=scenario, parameters=params, extent=extent, principal=p
     )
 
 
-@router.get("/jobs", summary="Jobs, newest first")
+def _visible(p: Principal, job: Job) -> bool:
+    """A job is its submitter's (and administrators see every job)."""
+    if access.may(p, "jobs.read_all"):
+        return True
+    if p.person_id is not None:
+        return job.person_id == p.person_id
+    return p.is_local and job.person_id is None
+
+
+def _job_of(request: Request, p: Principal, job_id: str) -> Job | None:
+    try:
+        job = _queue_of(request.app).get(job_id)
+    except NotFoundError:
+        return None
+    return job if _visible(p, job) else None
+
+
+@router.get("/jobs", summary="The jobs of the person asking, newest first")
 def job_list(
     request: Request,
+    p: Annotated[Principal, Depends(deps.SIGNED_IN)],
     type_: Annotated[list[str] | None, Query(alias="type")] = None,
     process_id: Annotated[list[str] | None, Query(alias="processID")] = None,
     status: Annotated[list[str] | None, Query(description=", ".join(job_service.STATUSES))] = None,
@@ -540,7 +589,7 @@ def job_list(
         )
     lo, hi = _interval(datetime_) if datetime_ else (None, None)
     found = job_service.select(
-        _queue_of(request.app).jobs(),
+        [j for j in _queue_of(request.app).jobs() if _visible(p, j)],
         processes=_split(process_id),
         statuses=statuses,
         created_from=lo,
@@ -583,19 +632,21 @@ def _interval(text: str):
 
 
 @router.get("/jobs/{job_id}", summary="A job's status")
-def job_status(request: Request, job_id: str) -> Response:
-    try:
-        job = _queue_of(request.app).get(job_id)
-    except NotFoundError:
+def job_status(
+    request: Request, p: Annotated[Principal, Depends(deps.SIGNED_IN)], job_id: str
+) -> Response:
+    job = _job_of(request, p, job_id)
+    if job is None:
         return _no_job(job_id)
     return _json(status_info(_base(request), job))
 
 
 @router.get("/jobs/{job_id}/results", summary="A finished job's results")
-def job_results(request: Request, job_id: str) -> Response:
-    try:
-        job = _queue_of(request.app).get(job_id)
-    except NotFoundError:
+def job_results(
+    request: Request, p: Annotated[Principal, Depends(deps.SIGNED_IN)], job_id: str
+) -> Response:
+    job = _job_of(request, p, job_id)
+    if job is None:
         return _no_job(job_id)
     if not job.done:
         return _exception(
@@ -607,7 +658,13 @@ def job_results(request: Request, job_id: str) -> Response:
 
 
 @router.delete("/jobs/{job_id}", summary="Dismiss a job (cancel it, or remove a finished one)")
-def job_dismiss(request: Request, job_id: str) -> Response:
+def job_dismiss(
+    request: Request, p: Annotated[Principal, Depends(deps.SIGNED_IN)], job_id: str
+) -> Response:
+    if p.scope != "write" or _job_of(request, p, job_id) is None:
+        if p.scope != "write" and _job_of(request, p, job_id) is not None:
+            raise access.Denied("this API token may only read (its scope is 'read')", 403)
+        return _no_job(job_id)
     try:
         job = _queue_of(request.app).dismiss(job_id)
     except NotFoundError:

@@ -10,17 +10,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 
+from tweeling.api import deps
 from tweeling.api import resource_support as rs
 from tweeling.core.errors import InputError, NotFoundError, TweelingError
-from tweeling.services import rendering, results
+from tweeling.services import permissions, rendering, results
 from tweeling.store.base import RunRecord
 
 router = APIRouter(tags=["runs"])
-# Run files never change once written (a run's id is the hash of its inputs).
-CACHE = {"Cache-Control": "public, max-age=3600"}
+# Run files never change once written (a run's id is the hash of its inputs); "private":
+# a run of a draft is for the people who may read that draft, not for shared caches.
+CACHE = {"Cache-Control": "private, max-age=3600"}
 
 
 def _current_ids(store, runs: list[RunRecord]) -> set[str]:
@@ -54,14 +56,21 @@ def _summary(run: RunRecord, base: str, current: bool) -> dict[str, Any]:
     }
 
 
-@router.get("/runs", summary="Model runs (filter by scenario and model)", responses=rs.ERRORS)
+@router.get(
+    "/runs",
+    summary="Model runs of the scenarios the person may read (filter by scenario and model)",
+    responses=rs.ERRORS,
+    dependencies=[Depends(deps.READ)],
+)
 def list_runs(
     request: Request,
+    p: deps.Who,
     scenario: Annotated[str | None, Query(description="baseline, NAME or NAME@LABEL")] = None,
     model: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     ws = rs.twin(request)
-    runs = ws.store.runs(model=model)
+    names = permissions.readable_names(ws.store, p)
+    runs = [r for r in ws.store.runs(model=model) if permissions.can_read_ref(names, r.scenario)]
     if scenario is not None:
         rs.ref(scenario)
         runs = [r for r in runs if r.scenario == scenario]
@@ -71,9 +80,8 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", summary="One run: provenance, outputs, links", responses=rs.ERRORS)
-def get_run(request: Request, run_id: str) -> Response:
+def get_run(request: Request, run: deps.ReadableRun) -> Response:
     ws = rs.twin(request)
-    run = results.get_run(ws.store, run_id)
     base = rs.base(request)
     url = f"{base}/runs/{run.id}"
     links = [{"href": url, "rel": "self", "type": "application/json"}]
@@ -97,14 +105,13 @@ def get_run(request: Request, run_id: str) -> Response:
     summary="An output file: GeoTIFF (RD New), JSON or CSV",
     responses={**rs.ERRORS, 200: {"content": {"image/tiff": {}, "text/csv": {}}}},
 )
-def output(request: Request, run_id: str, name: str) -> Response:
+def output(request: Request, run: deps.ReadableRun, name: str) -> Response:
     ws = rs.twin(request)
-    path, media = results.output_file(ws.store, results.get_run(ws.store, run_id), name)
+    path, media = results.output_file(ws.store, run, name)
     return FileResponse(path, media_type=media, filename=path.name, headers=CACHE)
 
 
-def _grid_legend(ws, run_id: str, name: str):
-    run = results.get_run(ws.store, run_id)
+def _grid_legend(ws, run: RunRecord, name: str):
     g = results.grid(ws.store, run, name)
     finite = g.values[np.isfinite(g.values)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
@@ -116,9 +123,9 @@ def _grid_legend(ws, run_id: str, name: str):
     summary="A grid as a MapLibre image source: PNG url, corners in CRS84, legend",
     responses=rs.ERRORS,
 )
-def overlay(request: Request, run_id: str, name: str) -> Response:
+def overlay(request: Request, run: deps.ReadableRun, name: str) -> Response:
     ws = rs.twin(request)
-    run, g, classes = _grid_legend(ws, run_id, name)
+    run, g, classes = _grid_legend(ws, run, name)
     url = f"{rs.base(request)}/runs/{run.id}/outputs/{name}/image.png"
     return rs.reply(
         {
@@ -140,9 +147,9 @@ def overlay(request: Request, run_id: str, name: str) -> Response:
     summary="A grid rendered as RGBA PNG (one pixel per cell; no value = transparent)",
     responses={**rs.ERRORS, 200: {"content": {"image/png": {}}}},
 )
-def image(request: Request, run_id: str, name: str) -> Response:
+def image(request: Request, run: deps.ReadableRun, name: str) -> Response:
     ws = rs.twin(request)
-    _, g, classes = _grid_legend(ws, run_id, name)
+    _, g, classes = _grid_legend(ws, run, name)
     return Response(rendering.png(g, classes), media_type="image/png", headers=CACHE)
 
 
@@ -153,13 +160,12 @@ def image(request: Request, run_id: str, name: str) -> Response:
 )
 def objects(
     request: Request,
-    run_id: str,
+    run: deps.ReadableRun,
     output: Annotated[
         str | None, Query(description="the output; default: the run's only per-object output")
     ] = None,
 ) -> Response:
     ws = rs.twin(request)
-    run = results.get_run(ws.store, run_id)
     names = [k for k, o in run.outputs.items() if o.get("kind") == "objects"]
     if output is None:
         if len(names) != 1:

@@ -9,30 +9,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from tweeling.api import deps
 from tweeling.api import resource_support as rs
 from tweeling.api.intervention_body import read_items
+from tweeling.core import access
+from tweeling.core.access import Denied
 from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.people import Principal
+from tweeling.services import accounts, participation, permissions
 from tweeling.services import scenarios as sc
 from tweeling.store import gpkg_geometry
 from tweeling.store.base import InterventionRecord, ScenarioInfo
-from tweeling.store.gpkg_branches import EDITABLE, ConcurrentEdit, check_name
+from tweeling.store.gpkg_branches import EDITABLE, STATUSES, ConcurrentEdit, check_name
 
 router = APIRouter(tags=["scenarios"])
 MAX_DIFF_FEATURES = 10_000
 
 
 class NewScenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown member is a 400 naming it
+
     name: str = Field(max_length=200, description="1–64 letters, digits, '_', '.', '-'")
     description: str = Field("", max_length=10_000)
     parent: str = Field("baseline", max_length=200, description="baseline, NAME or NAME@LABEL")
-    author: str = Field("", max_length=200)
 
 
 class NewInterventions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     interventions: list[Any] = Field(
         min_length=1,
         description="each {kind, layer, id?, title, rationale, geometry, properties} or "
@@ -41,13 +49,14 @@ class NewInterventions(BaseModel):
     crs: str | None = Field(
         None, max_length=200, description="CRS of the geometries (default CRS84 lon/lat)"
     )
-    author: str = Field("", max_length=200)
     expected_head: int | None = Field(
         None, description="refuse (409) if the scenario changed since this transaction"
     )
 
 
-def scenario_json(info: ScenarioInfo, base: str) -> dict[str, Any]:
+def scenario_json(
+    info: ScenarioInfo, base: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     url = f"{base}/scenarios/{info.name}"
     return {
         "name": info.name,
@@ -73,6 +82,7 @@ def scenario_json(info: ScenarioInfo, base: str) -> dict[str, Any]:
         "parent_changed_since_base": info.parent_changed_since_base,
         "base_transaction": info.base_transaction,
         "head_transaction": info.head_transaction,
+        **(extra or {}),
         "links": [
             {"href": url, "rel": "self", "type": "application/json"},
             {"href": f"{url}/interventions", "rel": "interventions"},
@@ -80,6 +90,21 @@ def scenario_json(info: ScenarioInfo, base: str) -> dict[str, Any]:
             {"href": f"{url}/findings", "rel": "findings"},
             {"href": f"{base}/runs?scenario={info.name}", "rel": "runs"},
         ],
+    }
+
+
+def _rights(store, p, info: ScenarioInfo, access_of) -> dict[str, Any]:
+    """What the person asking may do with it (the viewer shows its controls by these)."""
+    s = access_of(info.name)
+    public = accounts.twin_public(store)
+    return {
+        "mine": p.person_id is not None and p.person_id == info.owner_id,
+        "round": s.round_id,
+        "public_in_round": s.public_in_round if s.round_id is not None else None,
+        "can_edit": info.status in EDITABLE and access.can_edit_scenario(p, s),
+        "can_run": access.can_run_models(p, s, public),
+        "can_publish": access.can_set_status(p, s, "published"),
+        "can_share": access.can_share(p, s),
     }
 
 
@@ -98,45 +123,167 @@ def intervention_json(r: InterventionRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/scenarios", summary="The scenarios of the twin", responses=rs.ERRORS)
-def list_scenarios(request: Request) -> Response:
-    ws, base = rs.twin(request), rs.base(request)
-    items = [scenario_json(i, base) for i in ws.store.scenarios.list()]
+@router.get(
+    "/scenarios",
+    summary="The scenarios of the twin the person asking may read",
+    responses=rs.ERRORS,
+    dependencies=[Depends(deps.READ)],
+)
+def list_scenarios(ws: deps.Twin, base: deps.BaseUrl, p: deps.Who) -> Response:
+    names = permissions.readable_names(ws.store, p)
+    every = ws.store.people.all_scenario_access()
+    items = [
+        scenario_json(i, base, _rights(ws.store, p, i, every.__getitem__))
+        for i in ws.store.scenarios.list()
+        if i.name in names
+    ]
     return rs.reply({"scenarios": items, "links": [{"href": f"{base}/scenarios", "rel": "self"}]})
 
 
 @router.post(
     "/scenarios",
-    summary="Create a draft scenario",
+    summary="Create a draft scenario (planners, administrators)",
     status_code=201,
     responses={**rs.ERRORS, **rs.CONFLICT, 201: {"description": "Created; Location names it"}},
 )
-def create_scenario(request: Request, body: Annotated[NewScenario, Body()]) -> Response:
-    ws = rs.twin(request)
+def create_scenario(
+    ws: deps.Twin,
+    base: deps.BaseUrl,
+    p: Annotated[Principal, Depends(deps.role("scenario.create"))],
+    body: Annotated[NewScenario, Body()],
+) -> Response:
     check_name(body.name)
     if any(i.name == body.name for i in ws.store.scenarios.list()):
         return rs.conflict(f"scenario {body.name!r} already exists")
     try:
-        ws.store.view(rs.ref(body.parent, "parent"))
-    except NotFoundError as exc:  # a wrong field of the body, not a missing resource
+        permissions.readable(ws.store, p, rs.ref(body.parent, "parent"))
+        ws.store.view(body.parent)
+    except (NotFoundError, Denied) as exc:  # a wrong field of the body, not a missing resource
         raise InputError(str(exc), field="parent") from None
-    info = sc.create_scenario(
-        ws.store,
-        body.name,
-        parent=body.parent,
-        author=body.author,
-        description=body.description,
-    )
-    url = f"{rs.base(request)}/scenarios/{info.name}"
-    return rs.reply(scenario_json(info, rs.base(request)), 201, {"Location": url})
+    info = sc.create_scenario(ws.store, body.name, parent=body.parent, description=body.description)
+    url = f"{base}/scenarios/{info.name}"
+    extra = _rights(ws.store, p, info, ws.store.people.scenario_access)
+    return rs.reply(scenario_json(info, base, extra), 201, {"Location": url})
 
 
 @router.get("/scenarios/{name}", summary="One scenario (NAME or NAME@LABEL)", responses=rs.ERRORS)
-def get_scenario(request: Request, name: str) -> Response:
-    ws = rs.twin(request)
-    ws.store.view(rs.ref(name))  # an unknown frozen label is a 404 too
+def get_scenario(
+    ws: deps.Twin, base: deps.BaseUrl, p: deps.Who, name: deps.ScenarioPath
+) -> Response:
+    ws.store.view(name)  # an unknown frozen label is a 404 too
     info = ws.store.scenarios.info(name)
-    return rs.reply({**scenario_json(info, rs.base(request)), "ref": name})
+    extra = _rights(ws.store, p, info, ws.store.people.scenario_access)
+    return rs.reply({**scenario_json(info, base, extra), "ref": name})
+
+
+class NewStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field(max_length=20, description="draft, shared, published, decided, archived")
+
+
+@router.put(
+    "/scenarios/{name}/status",
+    summary="Change a scenario's status (publishing: planners, administrators)",
+    responses={**rs.ERRORS, **rs.CONFLICT},
+)
+def put_status(
+    ws: deps.Twin,
+    base: deps.BaseUrl,
+    p: Annotated[Principal, Depends(deps.SIGNED_IN)],
+    name: deps.ScenarioPath,
+    body: Annotated[NewStatus, Body()],
+) -> Response:
+    s = permissions.scenario_access(ws.store, rs.ref(name))
+    if ws.store.view(name).frozen is not None:
+        return rs.conflict(f"{name} is a frozen version; change the status of the scenario")
+    if body.status not in STATUSES:
+        raise InputError(f"use one of {', '.join(STATUSES)}", field="status")
+    if not access.can_set_status(p, s, body.status):
+        raise Denied(f"you may not make scenario {name!r} {body.status}", 403)
+    info = sc.set_status(ws.store, name, body.status)
+    extra = _rights(ws.store, p, info, ws.store.people.scenario_access)
+    return rs.reply(scenario_json(info, base, extra))
+
+
+@router.delete(
+    "/scenarios/{name}",
+    summary="Delete a draft scenario (with no scenarios built on it)",
+    status_code=204,
+    responses={**rs.ERRORS, **rs.CONFLICT},
+)
+def delete_scenario(ws: deps.Twin, name: deps.EditableScenario) -> Response:
+    info = ws.store.scenarios.info(name)
+    if info.status != "draft":
+        return rs.conflict(f"scenario {name!r} is {info.status}: only drafts are deleted")
+    sc.delete_scenario(ws.store, name)
+    return Response(status_code=204)
+
+
+class NewShare(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    right: str = Field(max_length=10, description="read or edit")
+
+
+@router.get("/scenarios/{name}/shares", summary="Whom a scenario is shared with")
+def list_shares(
+    ws: deps.Twin, p: Annotated[Principal, Depends(deps.SIGNED_IN)], name: deps.ScenarioPath
+) -> Response:
+    s = permissions.scenario_access(ws.store, rs.ref(name))
+    if not access.can_share(p, s):
+        raise Denied(f"only the owner of {name!r} and administrators see its shares", 403)
+    return rs.reply(
+        {
+            "scenario": name,
+            "shares": [
+                {
+                    "username": person.username,
+                    "display_name": person.display_name,
+                    "right": "edit" if edit else "read",
+                }
+                for person, edit in ws.store.people.shares(rs.ref(name))
+            ],
+        }
+    )
+
+
+@router.put(
+    "/scenarios/{name}/shares/{username}",
+    summary="Share a scenario with a person, to read or to edit (owner, administrators)",
+    responses=rs.ERRORS,
+)
+def put_share(
+    ws: deps.Twin,
+    p: Annotated[Principal, Depends(deps.SIGNED_IN)],
+    name: deps.ScenarioPath,
+    username: Annotated[str, Path(max_length=64)],
+    body: Annotated[NewShare, Body()],
+) -> Response:
+    s = permissions.scenario_access(ws.store, rs.ref(name))
+    if not access.can_share(p, s):
+        raise Denied(f"only the owner of {name!r} and administrators share it", 403)
+    sc.share_scenario(ws.store, name, username, body.right)
+    return rs.reply({"scenario": name, "username": username, "right": body.right})
+
+
+@router.delete(
+    "/scenarios/{name}/shares/{username}",
+    summary="Stop sharing a scenario with a person",
+    status_code=204,
+    responses=rs.ERRORS,
+)
+def delete_share(
+    ws: deps.Twin,
+    p: Annotated[Principal, Depends(deps.SIGNED_IN)],
+    name: deps.ScenarioPath,
+    username: Annotated[str, Path(max_length=64)],
+) -> Response:
+    s = permissions.scenario_access(ws.store, rs.ref(name))
+    if not access.can_share(p, s):
+        raise Denied(f"only the owner of {name!r} and administrators share it", 403)
+    sc.share_scenario(ws.store, name, username, None)
+    return Response(status_code=204)
 
 
 @router.get(
@@ -144,9 +291,8 @@ def get_scenario(request: Request, name: str) -> Response:
     summary="The scenario's intervention log",
     responses=rs.ERRORS,
 )
-def list_interventions(request: Request, name: str) -> Response:
-    ws = rs.twin(request)
-    ws.store.view(rs.ref(name))  # unknown scenarios are a 404, not an empty log
+def list_interventions(ws: deps.Twin, name: deps.ScenarioPath) -> Response:
+    ws.store.view(name)  # an unknown frozen label is a 404, not an empty log
     log = ws.store.scenarios.interventions(name)
     return rs.reply({"scenario": name, "interventions": [intervention_json(r) for r in log]})
 
@@ -158,26 +304,33 @@ def list_interventions(request: Request, name: str) -> Response:
     responses={**rs.ERRORS, **rs.CONFLICT},
 )
 def add_interventions(
-    request: Request, name: str, body: Annotated[NewInterventions, Body()]
+    request: Request,
+    ws: deps.Twin,
+    name: deps.EditableScenario,
+    body: Annotated[NewInterventions, Body()],
 ) -> Response:
-    ws = rs.twin(request)
-    view = ws.store.view(rs.ref(name))
+    view = ws.store.view(name)
     if view.frozen is not None:
         return rs.conflict(f"{name} is a frozen version and never changes")
-    if view.is_baseline_head:
-        return rs.conflict("the baseline changes only by importing its sources")
     status = ws.store.scenarios.info(name).status
     if status not in EDITABLE:
         return rs.conflict(f"scenario {name!r} is {status}: only draft and shared scenarios change")
     rs.check_numbers(body.interventions, "interventions")
-    interventions = read_items(body.interventions, body.crs)
+    limits = deps.settings(request)
+    interventions = read_items(
+        body.interventions,
+        body.crs,
+        max_items=limits.max_features,
+        max_vertices=limits.max_vertices,
+    )
+    participation.check_variant_edit(ws.store, name, interventions)
     try:
         report = sc.apply_interventions(
-            ws.store, name, interventions, author=body.author, expected_head=body.expected_head
+            ws.store, name, interventions, expected_head=body.expected_head
         )
     except ConcurrentEdit as exc:
         return rs.conflict(str(exc))
-    base = rs.base(request)
+    base = deps.base_url(request)
     info = ws.store.scenarios.info(name)
     applied = [
         {
@@ -208,8 +361,9 @@ def add_interventions(
     responses=rs.ERRORS,
 )
 def diff(
-    request: Request,
-    name: str,
+    ws: deps.Twin,
+    p: deps.Who,
+    name: deps.ScenarioPath,
     against: Annotated[
         str | None, Query(description="baseline, NAME or NAME@LABEL; default: its parent")
     ] = None,
@@ -217,12 +371,12 @@ def diff(
         bool, Query(description="add the changed features as GeoJSON (CRS84)")
     ] = False,
 ) -> Response:
-    ws = rs.twin(request)
-    rs.ref(name)
+    if against is not None:
+        permissions.readable(ws.store, p, rs.ref(against, "against"))
     d = (
         sc.diff_scenarios(ws.store, name)
         if against is None
-        else (sc.diff_scenarios(ws.store, rs.ref(against, "against"), name))
+        else (sc.diff_scenarios(ws.store, against, name))
     )
     layers = {}
     for layer, changes in d.layers.items():

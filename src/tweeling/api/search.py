@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from tweeling.api import html
+from tweeling.api import deps, html
 from tweeling.services import search as gazetteer
 
 router = APIRouter()
@@ -32,10 +32,8 @@ def search(
             max_length=gazetteer.MAX_QUERY,
         ),
     ],
+    scenario: deps.ScenarioQuery,
     limit: Annotated[int, Query(ge=1, le=gazetteer.MAX_LIMIT)] = 10,
-    scenario: Annotated[
-        str | None, Query(description="the scenario feature ids are looked up in")
-    ] = None,
     f: Annotated[str | None, Query(description="json or html; by default from Accept")] = None,
     lang: Annotated[str | None, Query(description="language of the HTML page: nl, en")] = None,
 ) -> Response:

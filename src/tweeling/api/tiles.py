@@ -25,10 +25,10 @@ from urllib.parse import urlencode
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
-from tweeling.api import crs
+from tweeling.api import crs, deps
 from tweeling.core.crs import RD_NEW, transformer
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.features import FieldType
@@ -79,9 +79,7 @@ TileRow = Annotated[
 TileCol = Annotated[
     str, Path(alias="tileCol", description="column of the tile: 0 to 2^tileMatrix - 1")
 ]
-Scenario = Annotated[
-    str | None, Query(description="NAME or NAME@LABEL: the scenario's view (default baseline)")
-]
+Scenario = deps.ScenarioQuery  # checked: a scenario the person may not read is a 404
 Collections = Annotated[
     str | None,
     Query(description="comma-separated collection ids (or their URLs); default all, in order"),
@@ -307,7 +305,11 @@ def _tile_response(request: Request, result: service.TileResult) -> Response:
 # ---------------------------------------------------------------------------- tile matrix sets
 
 
-@router.get("/tileMatrixSets", summary="Tile matrix sets (WebMercatorQuad)")
+@router.get(
+    "/tileMatrixSets",
+    summary="Tile matrix sets (WebMercatorQuad)",
+    dependencies=[Depends(deps.PUBLIC)],
+)
 def tile_matrix_sets(request: Request) -> Response:
     base = _base(request)
     tms = service.TMS
@@ -339,7 +341,9 @@ def tile_matrix_sets(request: Request) -> Response:
 
 
 @router.get(
-    "/tileMatrixSets/{tileMatrixSetId}", summary="A tile matrix set's definition (17-083r4)"
+    "/tileMatrixSets/{tileMatrixSetId}",
+    summary="A tile matrix set's definition (17-083r4)",
+    dependencies=[Depends(deps.PUBLIC)],
 )
 def tile_matrix_set(tms_id: TmsId) -> Response:
     _tms(tms_id)
@@ -351,7 +355,7 @@ def tile_matrix_set(tms_id: TmsId) -> Response:
 
 @router.get("/tiles", summary="The dataset's vector tilesets")
 def dataset_tilesets(
-    request: Request, scenario: Scenario = None, collections: Collections = None
+    request: Request, scenario: Scenario, collections: Collections = None
 ) -> Response:
     ws = request.app.state.twins.get()
     ws.store.view(scenario)
@@ -365,7 +369,7 @@ def dataset_tilesets(
     "/tiles/{tileMatrixSetId}", summary="The dataset's tileset: every layer (or `collections`)"
 )
 def dataset_tileset(
-    request: Request, tms_id: TmsId, scenario: Scenario = None, collections: Collections = None
+    request: Request, tms_id: TmsId, scenario: Scenario, collections: Collections = None
 ) -> Response:
     _tms(tms_id)
     ws = request.app.state.twins.get()
@@ -388,7 +392,7 @@ def dataset_tile(
     tile_matrix: TileMatrix,
     tile_row: TileRow,
     tile_col: TileCol,
-    scenario: Scenario = None,
+    scenario: Scenario,
     collections: Collections = None,
 ) -> Response:
     _tms(tms_id)
@@ -404,7 +408,7 @@ def dataset_tile(
 
 
 @router.get("/collections/{name}/tiles", summary="A collection's vector tilesets")
-def collection_tilesets(request: Request, name: str, scenario: Scenario = None) -> Response:
+def collection_tilesets(request: Request, name: str, scenario: Scenario) -> Response:
     ws = request.app.state.twins.get()
     ws.store.view(scenario)
     _service(request.app).plan(ws.store, name)
@@ -414,7 +418,7 @@ def collection_tilesets(request: Request, name: str, scenario: Scenario = None) 
 
 @router.get("/collections/{name}/tiles/{tileMatrixSetId}", summary="A collection's tileset")
 def collection_tileset(
-    request: Request, name: str, tms_id: TmsId, scenario: Scenario = None
+    request: Request, name: str, tms_id: TmsId, scenario: Scenario
 ) -> Response:
     _tms(tms_id)
     ws = request.app.state.twins.get()
@@ -442,7 +446,7 @@ def collection_tile(
     tile_matrix: TileMatrix,
     tile_row: TileRow,
     tile_col: TileCol,
-    scenario: Scenario = None,
+    scenario: Scenario,
 ) -> Response:
     _tms(tms_id)
     tile = service.parse_tile(tile_matrix, tile_row, tile_col)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tweeling.cli import model_cmds, render, rule_cmds
+from tweeling.cli import audit_cmds, model_cmds, people_cmds, render, rule_cmds
 from tweeling.cli.common import TwinOpt, console, run
 from tweeling.cli.common import user as _user
 from tweeling.cli.scenario_cmds import scenario_app
@@ -26,6 +26,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(scenario_app, name="scenario")
 model_cmds.register(app)
 rule_cmds.register(app)
+people_cmds.register(app)
+audit_cmds.register(app)
 
 
 @app.command()
@@ -288,7 +290,9 @@ def demo(
         check_demo_scenarios,
         default_data_dir,
         run_demo_models,
+        wind_parameters,
     )
+    from tweeling.services.demo_people import add_demo_participation
 
     def body():
         target = twin or Path("demo-twin")
@@ -308,26 +312,48 @@ def demo(
                 log=console.print,
             )
             check_demo_scenarios(ws, date.today(), user=_user(), log=console.print)
+            passwords = add_demo_participation(
+                ws, wind_params=wind_parameters(), log=console.print
+            )
             render.demo_summary(console, ws, reports, seconds)
+            render.demo_accounts(console, passwords)
         if serve_:
             _serve(ws.root, host, port, open_browser=True)
 
     run(body)
 
 
+AllowHostOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-host",
+        help="A host name clients use to reach the server (besides twin.toml [server] hosts); "
+        "other names are refused (DNS rebinding).",
+    ),
+]
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. Other than 127.0.0.1 needs accounts and host names."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    allow_host: AllowHostOpt = None,
     twin: TwinOpt = None,
 ) -> None:
     """Serve the twin over HTTP: the web viewer (/viewer/) and OGC APIs (/, /docs)."""
     from tweeling.services.workspace import find_workspace
 
-    run(lambda: _serve(find_workspace(twin), host, port, open_browser=False))
+    run(lambda: _serve(find_workspace(twin), host, port, open_browser=False, hosts=allow_host))
 
 
-def _serve(root: Path, host: str, port: int, *, open_browser: bool) -> None:
+def _serve(
+    root: Path, host: str, port: int, *, open_browser: bool, hosts: list[str] | None = None
+) -> None:
     import threading
     import webbrowser
 
@@ -335,7 +361,7 @@ def _serve(root: Path, host: str, port: int, *, open_browser: bool) -> None:
 
     from tweeling.api.app import create_app
 
-    app_ = create_app(root)
+    app_ = create_app(root, bind=host, hosts=tuple(hosts or ()))
     url = f"http://{host}:{port}/viewer/"
     console.print(
         f"Tweeling serves {root}\n  viewer: [bold]{url}[/]\n  API:    http://{host}:{port}/ "

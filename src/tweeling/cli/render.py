@@ -245,3 +245,20 @@ def demo_summary(console: Console, ws, reports: list[WriteReport], seconds: floa
         "4.0), 3DBAG (TU Delft 3D geoinformation, CC BY 4.0).",
         style="dim",
     )
+
+
+def demo_accounts(console: Console, passwords: dict[str, str]) -> None:
+    """The demo's accounts made just now, with their generated passwords (shown once)."""
+    from tweeling.services.demo_people import DEMO_PEOPLE
+
+    if not passwords:
+        console.print(
+            "Demo accounts exist already; 'tweeling user password NAME' sets a new password."
+        )
+        return
+    table = Table("username", "role", "password (shown once)", title="Demo accounts")
+    for username, role, _ in DEMO_PEOPLE:
+        if username in passwords:
+            table.add_row(username, role, passwords[username])
+    console.print(table)
+    console.print("Sign in at the viewer with these; visitors see the published plan only.")

@@ -387,9 +387,11 @@ def status(
 ) -> None:
     """Set a scenario's status (only draft and shared scenarios can be edited)."""
 
+    from tweeling.services.scenarios import set_status
+
     def body():
         with _store(twin) as ws:
-            info = ws.store.scenarios.set_status(name, new, author=user())
+            info = set_status(ws.store, name, new)
         console.print(f"Scenario [bold]{info.name}[/] is now {info.status}")
 
     run(body)
@@ -399,9 +401,11 @@ def status(
 def delete(name: NameArg, twin: TwinOpt = None) -> None:
     """Delete a draft scenario (without children or frozen versions)."""
 
+    from tweeling.services.scenarios import delete_scenario
+
     def body():
         with _store(twin) as ws:
-            ws.store.scenarios.delete(name)
+            delete_scenario(ws.store, name)
         console.print(f"Deleted scenario [bold]{name}[/]")
 
     run(body)

@@ -59,3 +59,12 @@ class WorkspaceError(TweelingError):
 
 class StoreBusy(WorkspaceError):
     """Another process holds the twin's write lock (beyond the busy timeout)."""
+
+
+class Throttled(TweelingError):
+    """Too many attempts or requests; ``retry_after_s`` says when to try again (HTTP 429
+    with Retry-After)."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        self.retry_after_s = max(1, int(retry_after_s))
+        super().__init__(f"{message}; try again in {self.retry_after_s} s")

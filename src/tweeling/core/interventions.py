@@ -25,6 +25,11 @@ import shapely
 from tweeling.core.errors import InputError
 
 KINDS = ("add", "modify", "remove", "parameter")
+# Lengths a person can be expected to write; longer text is refused, not truncated (a title
+# of 200 MB once made every read of its scenario return 200 MB).
+MAX_TITLE = 200
+MAX_RATIONALE = 2_000
+MAX_TEXT_VALUE = 10_000  # a text attribute or parameter value
 _PARAM = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -60,8 +65,18 @@ class Intervention:
             )
         if not isinstance(self.title, str) or not self.title.strip():
             raise self.error("every intervention needs a title (what it does)", field="title")
+        if len(self.title) > MAX_TITLE:
+            raise self.error(f"at most {MAX_TITLE} characters", field="title")
         if not isinstance(self.rationale, str):
             raise self.error("the rationale must be text", field="rationale")
+        if len(self.rationale) > MAX_RATIONALE:
+            raise self.error(f"at most {MAX_RATIONALE} characters", field="rationale")
+        if isinstance(self.properties, dict):
+            for key, value in self.properties.items():
+                if isinstance(value, str) and len(value) > MAX_TEXT_VALUE:
+                    raise self.error(
+                        f"at most {MAX_TEXT_VALUE} characters", field=f"properties.{key}"
+                    )
         if self.kind == "parameter":
             self._check_parameter()
             return self
@@ -116,9 +131,12 @@ class Intervention:
                 f"or non-empty text, not {value!r}",
                 field="value",
             )
-        if not isinstance(self.unit, str) or not self.unit.strip():
+        if isinstance(value, str) and len(value) > MAX_TEXT_VALUE:
+            raise self.error(f"at most {MAX_TEXT_VALUE} characters", field="value")
+        if not isinstance(self.unit, str) or not self.unit.strip() or len(self.unit) > 40:
             raise self.error(
-                f"parameter {self.parameter!r} needs a unit (use '1' for a plain number)",
+                f"parameter {self.parameter!r} needs a unit of at most 40 characters (use "
+                "'1' for a plain number)",
                 field="unit",
             )
 

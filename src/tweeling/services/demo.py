@@ -18,7 +18,7 @@ from tweeling.core.errors import InputError
 from tweeling.services.importing import import_source
 from tweeling.services.rules import check_scenario
 from tweeling.services.runs import run_model
-from tweeling.services.scenarios import apply_interventions, create_scenario
+from tweeling.services.scenarios import apply_interventions, create_scenario, set_status
 from tweeling.services.workspace import CONFIG, Workspace, init_workspace, open_workspace
 from tweeling.sources.interventions import read_interventions
 from tweeling.store.base import FindingsRecord, RunRecord, WriteReport
@@ -271,7 +271,13 @@ def add_example_scenarios(
         interventions = read_interventions(path)
         create_scenario(ws.store, name, author=user or "tweeling demo", description=description)
         apply_interventions(ws.store, name, interventions, author=user, path=str(path))
-        ws.store.scenarios.set_status(name, "shared", author=user)
+        set_status(ws.store, name, "shared")
         log(f"example scenario {name}: {len(interventions)} interventions from {filename}")
         made.append(name)
     return made
+
+
+def wind_parameters() -> dict:
+    """The demo's wind-turbine model parameters (also for participants' variants)."""
+    raw = next(r for m, _, r, _ in DEMO_RUNS if m == "wind-turbines")
+    return {k: _demo_value(v) for k, v in raw.items()}

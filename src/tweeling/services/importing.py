@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from typing import Any
 
 from tweeling.core.errors import InputError, SchemaChanged
 from tweeling.core.features import ImportBatch
+from tweeling.services import audit
 from tweeling.services.import_worker import worker_batch
 from tweeling.services.workspace import Workspace
 from tweeling.store.base import WriteReport
@@ -104,7 +106,39 @@ def _import_streamed(ws, kind, path, options, work, user, on_batch) -> WriteRepo
 def _write_from_worker(ws, kind, path, options, work, user, on_batch) -> WriteReport:
     with worker_batch(kind, path, options, work) as batch:
         progress = on_batch(batch) if on_batch else None
-        return ws.store.write(batch, user=user, progress=progress)
+        return _write(ws.store, kind, batch, user, progress)
+
+
+def _write(store, kind: str, batch: ImportBatch, user: str, progress) -> WriteReport:
+    """One batch into the store, with its audit entry in the same transaction."""
+    with store.unit():
+        report = store.write(batch, user=user or audit.current().actor, progress=progress)
+        audit.record(
+            store,
+            "rules.import" if kind == "rules" else "data.import",
+            f"sources/{report.source}",
+            version=report.transaction,
+            data={
+                "kind": kind,
+                "source": report.source,
+                "path": batch.path,
+                "sha256": _file_hash(batch.path),
+                "layers": {k: vars(v) for k, v in report.layers.items()},
+                "rasters": report.rasters,
+            },
+        )
+    return report
+
+
+def _file_hash(path: str | None) -> str | None:
+    """SHA-256 of the source file, so the log names exactly which data came in."""
+    if not path or not Path(path).is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def import_source(
@@ -134,7 +168,7 @@ def import_source(
         reports = []
         for batch in batches:
             progress = on_batch(batch) if on_batch else None
-            reports.append(ws.store.write(batch, user=user, progress=progress))
+            reports.append(_write(ws.store, kind, batch, user, progress))
         return reports
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -13,6 +13,11 @@ that a restart finds every job; the progress of a running job lives in memory on
 that a stopped server left ``accepted`` or ``running`` is marked failed when the queue next
 opens the folder. Stopping the queue cancels the running job at its next progress report
 (``models.base.Cancelled``), as dismissing that job does.
+
+The queue is fair between people: the worker takes the oldest waiting job of the person
+served least recently, so one person's 30 jobs do not hold up everyone else's. Each person
+may have ``active_limit`` jobs queued or running and submit ``hourly_limit`` jobs an hour;
+beyond that :class:`~tweeling.core.errors.Throttled` says when to try again (HTTP 429).
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ from typing import Any
 
 import orjson
 
-from tweeling.core.errors import NotFoundError, TweelingError, WorkspaceError
+from tweeling.core.errors import NotFoundError, Throttled, TweelingError, WorkspaceError
+from tweeling.core.people import Principal, acting_as, local_operator
 from tweeling.core.timeaxis import from_text, to_text, utc_now
 from tweeling.models.base import Cancelled
+from tweeling.services import audit
 from tweeling.services.runs import run_model
 
 log = logging.getLogger(__name__)
@@ -65,7 +72,8 @@ class Job:
     progress: int = 0  # 0–100, from the run's progress callback
     started: str | None = None
     finished: str | None = None
-    user: str = ""
+    user: str = ""  # who submitted it, as the audit log names them
+    person_id: int | None = None  # their account (None: the local operator)
     failure: str | None = None  # INPUT, ERROR or INTERRUPTED when failed
     # when successful: run_id, result_hash, reused, outputs (the run's summary), indicators
     result: dict[str, Any] | None = None
@@ -166,14 +174,21 @@ class JobQueue:
     ``accepted`` or ``running`` on disk as failed (their server is gone).
     """
 
-    def __init__(self, root: Path, *, user: str = "api"):
+    def __init__(
+        self, root: Path, *, user: str = "api", active_limit: int = 2, hourly_limit: int = 30
+    ):
         self.root = Path(root)
         self.folder = self.root / FOLDER
         self.user = user
+        self.active_limit = active_limit
+        self.hourly_limit = hourly_limit
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._control: dict[str, _Control] = {}
+        # one wake-up per submitted job; the worker then picks the fairest waiting job
         self._queue: queue.Queue[str | None] = queue.Queue()
+        self._served: dict[str, int] = {}  # person key -> when last served (a counter)
+        self._turn = 0
         self._worker: threading.Thread | None = None
         self._stopping = False
         self._load()
@@ -233,11 +248,13 @@ class JobQueue:
         scenario: str | None = None,
         parameters: dict[str, Any] | None = None,
         extent: tuple[float, float, float, float] | None = None,
+        principal: Principal | None = None,
     ) -> Job:
-        """Queue a run of model ``process``; inputs must have been checked
-        (``services.runs.prepare``) — the worker checks them again against the twin as it is
-        when the job starts."""
+        """Queue a run of model ``process`` for ``principal`` (default: the local operator);
+        inputs must have been checked (``services.runs.prepare``) — the worker checks them
+        again against the twin as it is when the job starts."""
         now = _now()
+        who = principal or local_operator(self.user)
         job = Job(
             id=str(uuid.uuid4()),
             process=process,
@@ -248,17 +265,37 @@ class JobQueue:
             },
             created=now,
             updated=now,
-            user=self.user,
+            user=who.actor,
+            person_id=who.person_id,
         )
         with self._lock:
             if self._stopping:
                 raise WorkspaceError("the server is stopping: no new jobs are accepted")
+            self._check_limits(job)
             self._save(job)
             self._jobs[job.id] = job
             self._control[job.id] = _Control()
             self._start_worker()
         self._queue.put(job.id)
         return replace(job)
+
+    def _check_limits(self, job: Job) -> None:
+        """Per person: at most ``active_limit`` jobs waiting or running, ``hourly_limit``
+        submitted in the last hour (caller holds the lock)."""
+        mine = [j for j in self._jobs.values() if _key(j) == _key(job)]
+        active = [j for j in mine if not j.done]
+        if len(active) >= self.active_limit:
+            raise Throttled(
+                f"{len(active)} of your jobs are waiting or running (at most "
+                f"{self.active_limit}); wait for one to finish",
+                30,
+            )
+        now = from_text(job.created)
+        created = (from_text(j.created) for j in mine)
+        recent = sorted(t for t in created if (now - t).total_seconds() < 3600)
+        if len(recent) >= self.hourly_limit:
+            wait = 3600 - (now - recent[0]).total_seconds()
+            raise Throttled(f"at most {self.hourly_limit} jobs an hour per person", int(wait) + 1)
 
     def get(self, job_id: str) -> Job:
         """A copy of a job's record."""
@@ -351,12 +388,11 @@ class JobQueue:
         ws = None
         try:
             while True:
-                job_id = self._queue.get()
-                if job_id is None:
+                if self._queue.get() is None:
                     return
                 with self._lock:
-                    job = self._jobs.get(job_id)
-                    if job is None or job.status != "accepted":
+                    job = self._next()
+                    if job is None:
                         continue  # dismissed (or stopped) while queued
                     self._change(job, status="running", started=_now(), message="started")
                     work = replace(job)
@@ -378,7 +414,33 @@ class JobQueue:
             if ws is not None:
                 ws.close()
 
+    def _next(self) -> Job | None:
+        """The oldest waiting job of the person served least recently (caller holds the
+        lock)."""
+        waiting: dict[str, Job] = {}
+        for j in sorted(self._jobs.values(), key=lambda j: (j.created, j.id)):
+            if j.status == "accepted":
+                waiting.setdefault(_key(j), j)
+        if not waiting:
+            return None
+        key = min(waiting, key=lambda k: (self._served.get(k, -1), waiting[k].created))
+        self._turn += 1
+        self._served[key] = self._turn
+        return waiting[key]
+
+    def _principal(self, ws, work: Job) -> Principal:
+        if work.person_id is None:
+            return local_operator(work.user.removeprefix("local:"))
+        try:
+            return acting_as(ws.store.people.get(work.person_id), "job")
+        except NotFoundError:
+            return local_operator(work.user)
+
     def _run(self, ws, work: Job) -> None:
+        with audit.acting(self._principal(ws, work)):
+            self._run_as(ws, work)
+
+    def _run_as(self, ws, work: Job) -> None:
         control = self._control[work.id]
 
         def progress(fraction: float, what: str) -> None:
@@ -443,3 +505,7 @@ class JobQueue:
             if job is None or job.done:
                 return  # dismissed meanwhile: it stays dismissed
             self._change(job, finished=_now(), **values)
+
+
+def _key(job: Job) -> str:
+    return f"person:{job.person_id}" if job.person_id is not None else f"user:{job.user}"

@@ -30,6 +30,7 @@ from shapely.strtree import STRtree
 from tweeling.core.errors import InputError
 from tweeling.core.rules import NORMS_LAYER, Norm, judge
 from tweeling.core.timeaxis import to_text, utc_now
+from tweeling.services import audit
 from tweeling.services.scenarios import diff_views
 from tweeling.store.base import FindingsRecord
 from tweeling.store.geopackage import GeoPackageStore
@@ -225,10 +226,23 @@ def _check(store, scenario, view, book: RuleBook, on: date, user: str) -> Findin
         store.content_hash(scenario),
         _rules_and_runs_hash(store, scenario, book),
         to_text(utc_now()),
-        user,
+        user or audit.current().actor,
         [f.to_dict() for f in findings],
     )
-    store.record_findings(record)
+    with store.unit():
+        store.record_findings(record)
+        audit.record(
+            store,
+            "scenario.check",
+            f"scenarios/{scenario}/findings/{record.on_date}",
+            scenario=scenario,
+            data={
+                "on_date": record.on_date,
+                "content_hash": record.content_hash,
+                "rules_hash": record.rules_hash,
+                "findings": len(record.findings),
+            },
+        )
     return record
 
 

@@ -33,6 +33,7 @@ from tweeling.core.errors import InputError, NotFoundError, TweelingError
 from tweeling.core.timeaxis import to_text, utc_now
 from tweeling.models import registry
 from tweeling.models.base import Grid, Model, ModelResult, RunContext
+from tweeling.services import audit
 from tweeling.store.base import Bbox, RunRecord
 from tweeling.store.geopackage import GeoPackageStore
 
@@ -140,6 +141,7 @@ def run_model(
     model, checked, box, inputs = prepare(
         store, name, scenario=scenario, params=params, extent=extent
     )
+    user = user or audit.current().actor
     info = model.info
     code = code_hash(model)
     ref = scenario or "baseline"
@@ -184,7 +186,23 @@ def run_model(
         tmp.rename(final)
         if found is None:
             try:
-                store.record_run(record)
+                with store.unit():
+                    store.record_run(record)
+                    audit.record(
+                        store,
+                        "model.run",
+                        f"runs/{run_id}",
+                        scenario=ref,
+                        data={
+                            "model": info.name,
+                            "model_version": info.version,
+                            "code_hash": code,
+                            "inputs": inputs,
+                            "parameters": checked,
+                            "extent": list(box),
+                            "result_hash": digest,
+                        },
+                    )
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 raise

@@ -18,16 +18,24 @@ differ (:meth:`GeoPackageStore.candidate_ids`), so costs follow the changes, not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from tweeling.core import changes as ch
-from tweeling.core.errors import InputError, NotFoundError, TweelingError
+from tweeling.core.errors import (
+    InputError,
+    NotFoundError,
+    StoreBusy,
+    TweelingError,
+    WorkspaceError,
+)
 from tweeling.core.features import FeatureChunk, FieldType
 from tweeling.core.interventions import Intervention
+from tweeling.services import audit
 from tweeling.store import gpkg_geometry
 from tweeling.store.base import FrozenVersion, ScenarioInfo
 from tweeling.store.geopackage import GeoPackageStore
@@ -35,6 +43,19 @@ from tweeling.store.gpkg_branches import ScenarioEdit
 from tweeling.store.gpkg_views import View
 
 PARAMETERS = "parameters"  # the pseudo-layer name of parameters in diffs and conflicts
+
+
+@contextmanager
+def _changing(store: GeoPackageStore, name: str) -> Iterator[None]:
+    """A unit of work changing scenario ``name`` (its edit and audit entry together)."""
+    try:
+        with store.unit():
+            yield
+    except StoreBusy as exc:
+        raise WorkspaceError(
+            f"scenario {name!r} was not changed: another process is writing to the twin "
+            f"({exc}); try again when it has finished"
+        ) from None
 
 
 class MergeConflicts(TweelingError):
@@ -109,7 +130,25 @@ def create_scenario(
     author: str = "",
     description: str = "",
 ) -> ScenarioInfo:
-    return store.scenarios.create(name, parent=parent, author=author, description=description)
+    """A new draft scenario, owned by whoever acts (``services.audit.current``)."""
+    who = audit.current()
+    with store.unit():
+        info = store.scenarios.create(
+            name,
+            parent=parent,
+            author=author or who.label,
+            description=description,
+            owner_id=who.person_id,
+        )
+        audit.record(
+            store,
+            "scenario.create",
+            f"scenarios/{name}",
+            scenario=name,
+            version=info.head_transaction,
+            data={"parent": parent, "description": description[:200]},
+        )
+    return info
 
 
 def fork_scenario(
@@ -117,15 +156,81 @@ def fork_scenario(
 ) -> ScenarioInfo:
     """A new scenario built on ``source`` (its latest state, or a frozen ``NAME@LABEL``):
     it shows exactly what ``source`` shows until it is changed."""
-    return store.scenarios.create(
-        name, parent=source, author=author, description=description or f"fork of {source}"
+    return create_scenario(
+        store, name, parent=source, author=author, description=description or f"fork of {source}"
     )
 
 
 def freeze_scenario(
     store: GeoPackageStore, name: str, label: str, *, author: str = "", note: str = ""
 ) -> FrozenVersion:
-    return store.scenarios.freeze(name, label, author=author, note=note)
+    with store.unit():
+        v = store.scenarios.freeze(name, label, author=author or audit.current().label, note=note)
+        audit.record(
+            store,
+            "scenario.freeze",
+            f"scenarios/{name}@{label}",
+            scenario=name,
+            version=v.transaction,
+            data={"label": label, "hash": v.hash, "note": note[:200]},
+        )
+    return v
+
+
+def set_status(store: GeoPackageStore, name: str, status: str) -> ScenarioInfo:
+    """Change a scenario's status (draft, shared, published, decided, archived). Publishing
+    needs what it is built on to be public too: the baseline, or a published scenario, so
+    that everyone can see everything a published scenario shows."""
+    before = store.scenarios.info(name)
+    if status in ("published", "decided") and before.parent not in (None, "baseline"):
+        parent = store.scenarios.info(before.parent)
+        if parent.status not in ("published", "decided"):
+            raise InputError(
+                f"{name!r} is built on {before.parent!r}, which is {parent.status}: publish "
+                "that first (a published scenario shows what its parent holds)",
+                field="status",
+            )
+    with store.unit():
+        info = store.scenarios.set_status(name, status, author=audit.current().label)
+        audit.record(
+            store,
+            "scenario.publish" if status == "published" else "scenario.status",
+            f"scenarios/{name}",
+            scenario=name,
+            version=info.head_transaction,
+            data={"from": before.status, "to": status},
+        )
+    return info
+
+
+def delete_scenario(store: GeoPackageStore, name: str) -> None:
+    with store.unit():
+        info = store.scenarios.info(name)
+        store.scenarios.delete(name)
+        audit.record(
+            store,
+            "scenario.delete",
+            f"scenarios/{name}",
+            scenario=name,
+            version=info.head_transaction,
+            data={"interventions": info.interventions},
+        )
+
+
+def share_scenario(store: GeoPackageStore, name: str, username: str, right: str | None) -> None:
+    """Share a scenario with a person to ``read`` or ``edit`` it, or stop (``None``)."""
+    if right not in ("read", "edit", None):
+        raise InputError(f"{right!r}: share to read or edit", field="right")
+    person = store.people.by_name(username)
+    with store.unit():
+        store.people.share(name, person.id, None if right is None else right == "edit")
+        audit.record(
+            store,
+            "scenario.share" if right else "scenario.unshare",
+            f"scenarios/{name}",
+            scenario=name,
+            data={"person": person.username, "right": right},
+        )
 
 
 def verify_frozen(store: GeoPackageStore, ref: str) -> tuple[str, str]:
@@ -153,12 +258,38 @@ def apply_interventions(
     the twin's area and the scenario's current content (unknown or existing objects)."""
     report = ApplyReport(scenario)
     area = store.area_of_interest()
-    with store.scenarios.edit(
-        scenario, author=author, path=path, expected_head=expected_head
-    ) as edit:
-        for iv in interventions:
-            iv.check()
-            report.applied.append((iv, _apply_one(store, edit, iv, area)))
+    with _changing(store, scenario):
+        with store.scenarios.edit(
+            scenario,
+            author=author or audit.current().label,
+            path=path,
+            expected_head=expected_head,
+        ) as edit:
+            for iv in interventions:
+                iv.check()
+                report.applied.append((iv, _apply_one(store, edit, iv, area)))
+        if edit.changed:
+            audit.record(
+                store,
+                "scenario.edit",
+                f"scenarios/{scenario}",
+                scenario=scenario,
+                version=edit.txn,
+                data={
+                    "interventions": [
+                        {
+                            "kind": iv.kind,
+                            "layer": iv.layer,
+                            "id": oid,
+                            "parameter": iv.parameter,
+                            "title": iv.title[:200],
+                        }
+                        for iv, oid in report.applied[:100]
+                    ],
+                    "count": len(report.applied),
+                    "file": path,
+                },
+            )
     return report
 
 
@@ -335,7 +466,12 @@ def merge_scenarios(
         store, base, ours, theirs, resolutions, f"merge {source} into {target}"
     )
     written: dict[str, int] = {}
-    with store.scenarios.edit(target, author=author, kind="scenario-merge") as edit:
+    with (
+        store.unit(),
+        store.scenarios.edit(
+            target, author=author or audit.current().label, kind="scenario-merge"
+        ) as edit,
+    ):
         for layer, (ids, desired, current) in merged.items():
             n = _write_state(edit, layer, ids, desired, current)
             if n:
@@ -349,6 +485,14 @@ def merge_scenarios(
                 title or f"Merged {source} into {target}",
                 "",
                 detail={"source": source, "written": written, "resolved": resolved},
+            )
+            audit.record(
+                store,
+                "scenario.merge",
+                f"scenarios/{target}",
+                scenario=target,
+                version=edit.txn,
+                data={"source": source, "written": written, "resolved": resolved},
             )
     return MergeReport(source, target, written, resolved)
 
@@ -377,7 +521,12 @@ def rebase_scenario(
         store, old_parent, ours, new_parent, resolutions, f"rebase {name}"
     )
     written: dict[str, int] = {}
-    with store.scenarios.edit(name, author=author, kind="scenario-rebase") as edit:
+    with (
+        store.unit(),
+        store.scenarios.edit(
+            name, author=author or audit.current().label, kind="scenario-rebase"
+        ) as edit,
+    ):
         edit.rebase()
         for layer, (ids, desired, _) in merged.items():
             own = _present(store.contents(layer, ids, edit.view))
@@ -390,6 +539,14 @@ def rebase_scenario(
             f"Rebased {name} onto the latest {info.parent}",
             "",
             detail={"old_base": info.base_transaction, "written": written, "resolved": resolved},
+        )
+        audit.record(
+            store,
+            "scenario.rebase",
+            f"scenarios/{name}",
+            scenario=name,
+            version=edit.txn,
+            data={"old_base": info.base_transaction, "written": written, "resolved": resolved},
         )
     return MergeReport(info.parent or "", name, written, resolved)
 
@@ -526,10 +683,13 @@ __all__ = [
     "ScenarioDiff",
     "apply_interventions",
     "create_scenario",
+    "delete_scenario",
     "diff_scenarios",
     "fork_scenario",
     "freeze_scenario",
     "merge_scenarios",
     "rebase_scenario",
+    "set_status",
+    "share_scenario",
     "verify_frozen",
 ]

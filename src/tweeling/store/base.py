@@ -149,6 +149,7 @@ class ScenarioInfo:
     interventions: int
     frozen: tuple[FrozenVersion, ...]
     parent_changed_since_base: bool  # the parent moved on: a rebase would take that in
+    owner_id: int | None = None  # the person who made it (None: the twin's operators)
 
 
 @dataclass(frozen=True)

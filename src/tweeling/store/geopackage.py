@@ -41,9 +41,12 @@ from tweeling.store.base import (
     StoredFeature,
     WriteReport,
 )
+from tweeling.store.gpkg_audit import GpkgAudit
 from tweeling.store.gpkg_branches import GpkgScenarios
 from tweeling.store.gpkg_import import BatchWriter
+from tweeling.store.gpkg_people import GpkgPeople
 from tweeling.store.gpkg_read import VERSION_COLS, current_sql, versions_sql
+from tweeling.store.gpkg_rounds import GpkgRounds
 from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
 from tweeling.store.gpkg_views import Level, View
 
@@ -81,7 +84,11 @@ class GeoPackageStore:
         self._views: dict[str | None, View] = {}
         self._catalog: gpkg_views.Catalog | None = None
         self._cache_version: int | None = None
+        self._depth = 0  # nesting of savepoints inside a unit of work
         self.scenarios = GpkgScenarios(self)
+        self.people = GpkgPeople(self)
+        self.audit = GpkgAudit(self)
+        self.rounds = GpkgRounds(self)
 
     @classmethod
     def create(cls, path: str | os.PathLike, **kwargs) -> GeoPackageStore:
@@ -289,8 +296,30 @@ class GeoPackageStore:
         return "changed" if row is not None else "added"
 
     @contextmanager
+    def unit(self) -> Iterator[None]:
+        """One unit of work: every store write inside it, and the audit entries recording
+        them, commit together or not at all (services wrap a change and its audit entry)."""
+        with self._transaction():
+            yield
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         con = self._con
+        if con.in_transaction:  # inside a unit of work: a savepoint, committed with it
+            self._depth += 1
+            name = f"tw_sp{self._depth}"
+            con.execute(f"SAVEPOINT {name}")
+            try:
+                yield con
+            except BaseException:
+                con.execute(f"ROLLBACK TO {name}")
+                con.execute(f"RELEASE {name}")
+                raise
+            else:
+                con.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+            return
         try:
             con.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -299,6 +328,7 @@ class GeoPackageStore:
             yield con
         except BaseException:
             con.execute("ROLLBACK")
+            self._changed()  # facts cached inside the transaction may be rolled back
             raise
         else:
             con.execute("COMMIT")

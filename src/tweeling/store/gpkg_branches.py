@@ -80,7 +80,8 @@ class GpkgScenarios:
         con = self.con
         row = con.execute(
             "SELECT b.id, b.name, p.name, b.base_txn, b.status, b.author, b.description, "
-            "b.created_at, b.updated_at, b.head_txn, p.id, p.head_txn FROM tw_branches b "
+            "b.created_at, b.updated_at, b.head_txn, p.id, p.head_txn, b.owner_id "
+            "FROM tw_branches b "
             "LEFT JOIN tw_branches p ON p.id = b.parent_id WHERE b.id = ?",
             (branch,),
         ).fetchone()
@@ -117,6 +118,7 @@ class GpkgScenarios:
             interventions=n,
             frozen=frozen,
             parent_changed_since_base=moved,
+            owner_id=row[12],
         )
 
     def interventions(self, ref: str) -> list[InterventionRecord]:
@@ -143,7 +145,13 @@ class GpkgScenarios:
     # ------------------------------------------------------------------ writing
 
     def create(
-        self, name: str, *, parent: str = BASELINE_NAME, author: str = "", description: str = ""
+        self,
+        name: str,
+        *,
+        parent: str = BASELINE_NAME,
+        author: str = "",
+        description: str = "",
+        owner_id: int | None = None,
     ) -> ScenarioInfo:
         """A new draft scenario on the latest state of ``parent`` (or on a frozen version
         of it, ``NAME@LABEL``)."""
@@ -157,9 +165,9 @@ class GpkgScenarios:
             base = pview.levels[0].txn if pview.frozen else txn
             branch = con.execute(
                 "INSERT INTO tw_branches (name, parent_id, base_txn, created_at, author, "
-                "description, status, updated_at, head_txn) VALUES (?, ?, ?, ?, ?, ?, "
-                "'draft', ?, ?)",
-                (name, pview.branch, base, now, author, description, now, txn),
+                "description, status, updated_at, head_txn, owner_id) VALUES (?, ?, ?, ?, ?, "
+                "?, 'draft', ?, ?, ?)",
+                (name, pview.branch, base, now, author, description, now, txn, owner_id),
             ).lastrowid
             con.execute("INSERT INTO tw_branch_bases VALUES (?, ?, ?)", (branch, txn, base))
         self.store._changed()
@@ -284,7 +292,13 @@ class GpkgScenarios:
                     f"(SELECT vid FROM {vt} WHERE branch = {b} AND branch <> {BASELINE})"
                 )
                 con.execute(f"DELETE FROM {vt} WHERE branch = {b} AND branch <> {BASELINE}")
-            for table in ("tw_parameters", "tw_interventions", "tw_branch_bases"):
+            for table in (
+                "tw_parameters",
+                "tw_interventions",
+                "tw_branch_bases",
+                "tw_scenario_shares",
+                "tw_variants",
+            ):
                 con.execute(f"DELETE FROM {table} WHERE branch = ?", (b,))
             con.execute("DELETE FROM tw_branches WHERE id = ?", (b,))
             _log_txn(con, "scenario-delete", name, "", to_text(utc_now()))

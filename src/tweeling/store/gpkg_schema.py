@@ -22,8 +22,9 @@ from tweeling.core.features import FieldType, LayerSchema
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10400  # GeoPackage 1.4
-# 2: scenarios (branch bases, interventions, parameters, frozen versions); 3: model runs
-STORE_FORMAT = 4
+# 2: scenarios (branch bases, interventions, parameters, frozen versions); 3: model runs;
+# 4: findings; 5: people, sessions, tokens, the audit log, shares, participation
+STORE_FORMAT = 5
 BASELINE = 0  # branch id of the baseline (root branch)
 
 _GPKG_TYPES = {
@@ -96,6 +97,7 @@ def create_base_tables(con: sqlite3.Connection) -> None:
     create_scenario_tables(con)
     create_run_tables(con)
     create_findings_table(con)
+    create_people_tables(con)
     _insert_srs(con)
     # The import log is a plain table GDAL/QGIS can show. Registering one 'attributes' table
     # also keeps GDAL from listing Tweeling's internal tables as layers.
@@ -175,11 +177,83 @@ def migrate(con: sqlite3.Connection, found: int) -> None:
             create_run_tables(con)
         if found < 4:
             create_findings_table(con)
+        if found < 5:
+            create_people_tables(con)
         con.execute("UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),))
     except BaseException:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def create_people_tables(con: sqlite3.Connection) -> None:
+    """People and trust (store format 5; see store.gpkg_people, gpkg_audit, gpkg_rounds):
+
+    * ``tw_people`` — accounts: username, role, Argon2id password hash (or an OpenID Connect
+      issuer and subject), disabled flag.
+    * ``tw_sessions`` / ``tw_tokens`` — browser sessions and personal API tokens, stored as
+      SHA-256 hashes of their secrets (the secrets themselves are never stored).
+    * ``tw_login_failures`` — recent failed sign-ins per username and per client (throttling).
+    * ``tw_audit`` — the hash-chained audit log (core.audit); its head is in ``tw_meta``.
+    * ``tw_branches.owner_id``, ``tw_scenario_shares`` — who owns a scenario and with whom
+      it is shared.
+    * ``tw_rounds``, ``tw_variants``, ``tw_comments``, ``tw_supports``,
+      ``tw_notifications`` — consultation rounds, participants' variants, comments with
+      supports, and messages to people (a hidden comment's author is told why).
+    """
+    cols = {r[1] for r in con.execute("PRAGMA table_info(tw_branches)")}
+    if "owner_id" not in cols:
+        con.execute("ALTER TABLE tw_branches ADD COLUMN owner_id INTEGER")
+    for sql in (
+        "CREATE TABLE IF NOT EXISTS tw_people (id INTEGER PRIMARY KEY, "
+        "username TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL DEFAULT '', "
+        "role TEXT NOT NULL, password_hash TEXT, disabled INTEGER NOT NULL DEFAULT 0, "
+        "created_at TEXT NOT NULL, oidc_issuer TEXT, oidc_subject TEXT, "
+        "UNIQUE (oidc_issuer, oidc_subject))",
+        "CREATE TABLE IF NOT EXISTS tw_sessions (hash TEXT PRIMARY KEY, "
+        "person_id INTEGER NOT NULL, csrf TEXT NOT NULL, via TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, expires_at TEXT NOT NULL, seen_at TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS tw_sessions_person ON tw_sessions (person_id)",
+        "CREATE TABLE IF NOT EXISTS tw_tokens (id INTEGER PRIMARY KEY, "
+        "person_id INTEGER NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, "
+        "scope TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, "
+        "revoked_at TEXT, used_at TEXT)",
+        "CREATE TABLE IF NOT EXISTS tw_login_failures (key TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS tw_login_failures_key ON tw_login_failures (key, at)",
+        "CREATE TABLE IF NOT EXISTS tw_audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, "
+        "actor TEXT NOT NULL, actor_id INTEGER, action TEXT NOT NULL, object TEXT NOT NULL, "
+        "scenario TEXT, version INTEGER, data TEXT NOT NULL, prev TEXT NOT NULL, "
+        "hash TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS tw_audit_actor ON tw_audit (actor, seq)",
+        "CREATE INDEX IF NOT EXISTS tw_audit_scenario ON tw_audit (scenario, seq)",
+        "CREATE INDEX IF NOT EXISTS tw_audit_object ON tw_audit (object, seq)",
+        "CREATE INDEX IF NOT EXISTS tw_audit_at ON tw_audit (at)",
+        "CREATE TABLE IF NOT EXISTS tw_scenario_shares (branch INTEGER NOT NULL, "
+        "person_id INTEGER NOT NULL, can_edit INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (branch, person_id))",
+        "CREATE TABLE IF NOT EXISTS tw_rounds (id INTEGER PRIMARY KEY, title TEXT NOT NULL, "
+        "question TEXT NOT NULL, opens_at TEXT NOT NULL, closes_at TEXT NOT NULL, "
+        "alternatives TEXT NOT NULL, allowed TEXT NOT NULL, documents TEXT NOT NULL, "
+        "variant_quota INTEGER NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "updated_at TEXT)",
+        "CREATE TABLE IF NOT EXISTS tw_variants (branch INTEGER PRIMARY KEY, "
+        "round_id INTEGER NOT NULL, public INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX IF NOT EXISTS tw_variants_round ON tw_variants (round_id)",
+        "CREATE TABLE IF NOT EXISTS tw_comments (id INTEGER PRIMARY KEY, "
+        "round_id INTEGER NOT NULL, scenario TEXT, parent_id INTEGER, author_id INTEGER, "
+        "author TEXT NOT NULL, body TEXT NOT NULL, theme TEXT, geometry BLOB, object TEXT, "
+        "created_at TEXT NOT NULL, edited_at TEXT, hidden_at TEXT, hidden_by TEXT, "
+        "hidden_reason TEXT)",
+        "CREATE INDEX IF NOT EXISTS tw_comments_round ON tw_comments (round_id, id)",
+        "CREATE TABLE IF NOT EXISTS tw_supports (comment_id INTEGER NOT NULL, "
+        "person_id INTEGER NOT NULL, at TEXT NOT NULL, PRIMARY KEY (comment_id, person_id))",
+        "CREATE TABLE IF NOT EXISTS tw_notifications (id INTEGER PRIMARY KEY, "
+        "person_id INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, "
+        "text TEXT NOT NULL, link TEXT, read_at TEXT)",
+        "CREATE INDEX IF NOT EXISTS tw_notifications_person ON tw_notifications "
+        "(person_id, id)",
+    ):
+        con.execute(sql)
 
 
 def branch_index(layer: str) -> str:

@@ -1,0 +1,166 @@
+"""``tweeling audit``: show, verify and export the twin's hash-chained audit log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tweeling.cli.common import TwinOpt, console, err, run
+
+audit_app = typer.Typer(
+    help="The audit log: who changed what, when, with which data.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")
+
+
+def _filter(actor, scenario, obj, action, since, until, after):
+    from tweeling.core.timeaxis import parse_time, to_text
+    from tweeling.store.gpkg_audit import AuditFilter
+
+    def when(text, what):
+        return None if text is None else to_text(parse_time(text, what=what))
+
+    return AuditFilter(
+        actor=actor,
+        scenario=scenario,
+        object=obj,
+        action=action,
+        since=when(since, "--since"),
+        until=when(until, "--until"),
+        after_seq=after,
+    )
+
+
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Username (or local:NAME).")]
+ScenarioOpt = Annotated[str | None, typer.Option("--scenario", "-s", help="Scenario name.")]
+ObjectOpt = Annotated[
+    str | None, typer.Option("--object", help="e.g. scenarios/homes, or a prefix: comments/")
+]
+ActionOpt = Annotated[
+    str | None, typer.Option("--action", help="e.g. scenario.publish, or a prefix: scenario.")
+]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="From this time (RFC 3339).")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Before this time.")]
+
+
+@audit_app.command("show")
+def show(
+    actor: ActorOpt = None,
+    scenario: ScenarioOpt = None,
+    obj: ObjectOpt = None,
+    action: ActionOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    after: Annotated[int, typer.Option(help="Entries after this number.")] = 0,
+    limit: Annotated[int, typer.Option(help="At most this many entries.")] = 100,
+    json_out: Annotated[bool, typer.Option("--json", help="As JSON lines.")] = False,
+    twin: TwinOpt = None,
+) -> None:
+    """Entries of the audit log, oldest first."""
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        f = _filter(actor, scenario, obj, action, since, until, after)
+        with open_workspace(twin) as ws:
+            entries = ws.store.audit.entries(f, limit=limit)
+        if json_out:
+            for e in entries:
+                typer.echo(orjson.dumps(e.to_dict()).decode())
+            return
+        table = Table("#", "when (UTC)", "who", "action", "object", "scenario", "details")
+        for e in entries:
+            details = ", ".join(f"{k}={v}" for k, v in e.details.items() if v not in (None, ""))
+            table.add_row(
+                str(e.seq),
+                e.at[:19],
+                escape(e.actor),
+                e.action,
+                escape(e.object),
+                escape(e.scenario or ""),
+                escape(details[:120]),
+            )
+        console.print(table)
+
+    run(body)
+
+
+@audit_app.command("verify")
+def verify(
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option("--anchor", help="SEQ:HASH copied earlier from 'tweeling audit head'."),
+    ] = None,
+    twin: TwinOpt = None,
+) -> None:
+    """Check the hash chain: any changed, removed or inserted entry is found (exit 1)."""
+    from tweeling.core.errors import InputError
+    from tweeling.services import audit
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        anchors = []
+        for a in anchor or []:
+            seq, _, digest = a.partition(":")
+            if not seq.isdigit() or len(digest) != 64:
+                raise InputError(f"--anchor {a!r}: expected SEQ:HASH")
+            anchors.append((int(seq), digest.lower()))
+        with open_workspace(twin) as ws:
+            v = audit.verify(ws.store, anchors)
+        if v.ok:
+            console.print(f"Audit log intact: {v.entries} entries, head {v.head}")
+            return
+        for problem in v.problems:
+            err.print(f"[bold red]audit log broken:[/] {escape(problem)}")
+        raise typer.Exit(1)
+
+    run(body)
+
+
+@audit_app.command("head")
+def head(twin: TwinOpt = None) -> None:
+    """The last entry's number and hash: keep a copy elsewhere to anchor the chain."""
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        with open_workspace(twin) as ws:
+            seq, digest = ws.store.audit.head()
+        typer.echo(f"{seq}:{digest}")
+
+    run(body)
+
+
+@audit_app.command("export")
+def export(
+    out: Annotated[Path, typer.Argument(help="File to write (JSON-LD).")],
+    actor: ActorOpt = None,
+    scenario: ScenarioOpt = None,
+    obj: ObjectOpt = None,
+    action: ActionOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    base: Annotated[str, typer.Option(help="Base URL the twin is served at.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    twin: TwinOpt = None,
+) -> None:
+    """Export entries as W3C PROV-O (JSON-LD)."""
+    from tweeling.services import audit
+    from tweeling.services.workspace import open_workspace
+
+    def body():
+        f = _filter(actor, scenario, obj, action, since, until, 0)
+        with open_workspace(twin) as ws:
+            entries = ws.store.audit.entries(f)
+        doc = audit.prov_document(entries, base.rstrip("/"))
+        out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        console.print(f"Wrote {len(entries)} entries as PROV-O to {out}")
+
+    run(body)
