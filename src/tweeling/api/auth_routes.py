@@ -35,6 +35,13 @@ class SignIn(BaseModel):
     password: str = Field(max_length=MAX_PASSWORD)
 
 
+class NewPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current: str = Field(max_length=MAX_PASSWORD)
+    new: str = Field(max_length=MAX_PASSWORD)
+
+
 class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,13 +87,14 @@ def _secure(request: Request) -> bool:
 
 
 def set_session_cookie(request: Request, response: Response, session) -> None:
+    secure = _secure(request)
     response.set_cookie(
-        deps.SESSION_COOKIE,
+        deps.SECURE_SESSION_COOKIE if secure else deps.SESSION_COOKIE,
         session.secret,
         max_age=accounts.SESSION_HOURS * 3600,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=secure,
         path="/",
     )
 
@@ -118,11 +126,30 @@ def login(request: Request, ws: deps.Twin, body: Annotated[SignIn, Body()]) -> R
     dependencies=[Depends(deps.PUBLIC)],
 )
 def logout(request: Request, ws: deps.Twin, p: deps.Who) -> Response:
-    cookie = request.cookies.get(deps.SESSION_COOKIE)
+    cookie = deps.session_cookie(request)
     if cookie:
         accounts.end_session(ws.store, cookie, p.person)
     response = Response(status_code=204)
     response.delete_cookie(deps.SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(
+        deps.SECURE_SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=True
+    )
+    return response
+
+
+@router.put(
+    "/password",
+    summary="Change your password (the current one is needed); signs you out everywhere",
+    status_code=204,
+    responses=rs.ERRORS,
+)
+def change_password(p: PersonOnly, ws: deps.Twin, body: Annotated[NewPassword, Body()]) -> Response:
+    if p.via not in ("session", "oidc"):
+        raise Denied("change your password from a signed-in browser", 403)
+    accounts.change_own_password(ws.store, p.person, body.current, body.new)
+    response = Response(status_code=204)
+    response.delete_cookie(deps.SESSION_COOKIE, path="/")
+    response.delete_cookie(deps.SECURE_SESSION_COOKIE, path="/", secure=True)
     return response
 
 
@@ -134,7 +161,7 @@ def logout(request: Request, ws: deps.Twin, p: deps.Who) -> Response:
 def me(request: Request, ws: deps.Twin, p: deps.Who) -> Response:
     csrf = None
     if p.via in ("session", "oidc"):
-        found = accounts.resolve_session(ws.store, request.cookies.get(deps.SESSION_COOKIE, ""))
+        found = accounts.resolve_session(ws.store, deps.session_cookie(request) or "")
         csrf = found[1] if found else None
     public = accounts.twin_public(ws.store)
     oidc = deps.settings(request).oidc

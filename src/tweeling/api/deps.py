@@ -33,7 +33,10 @@ from tweeling.services import accounts, audit, permissions, results
 from tweeling.services.workspace import Workspace
 from tweeling.store.base import RunRecord
 
-SESSION_COOKIE = "tweeling_session"
+SESSION_COOKIE = "tweeling_session"  # over plain http on the loopback address only
+# over https: the __Host- prefix makes browsers refuse it unless Secure, Path=/ and without
+# a Domain, so no other host (a subdomain) can set or overwrite it (ASVS V3.4.4)
+SECURE_SESSION_COOKIE = "__Host-tweeling_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -84,7 +87,7 @@ def _authenticate(request: Request) -> Principal:
             raise Denied("the API token is unknown, expired or revoked", 401)
         person, token_id, scope = token
         return acting_as(person, "token", scope=scope, token_id=token_id)
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = session_cookie(request)
     if cookie:
         session = accounts.resolve_session(store, cookie)
         if session is not None:
@@ -99,6 +102,10 @@ def _authenticate(request: Request) -> Principal:
                     )
             return acting_as(person, "oidc" if via == "oidc" else "session")
     return ANONYMOUS
+
+
+def session_cookie(request: Request) -> str | None:
+    return request.cookies.get(SECURE_SESSION_COOKIE) or request.cookies.get(SESSION_COOKIE)
 
 
 Who = Annotated[Principal, Depends(principal)]

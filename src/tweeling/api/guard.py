@@ -89,6 +89,8 @@ class Guard:
 
             receive = receive_again
 
+        https = scope.get("scheme") == "https"
+
         async def guarded_send(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -101,6 +103,8 @@ class Guard:
                 values = {p.strip() for v in vary for p in v.decode("latin-1").split(",")}
                 values |= {"Cookie", "Authorization"}
                 headers.append((b"vary", ", ".join(sorted(v for v in values if v)).encode()))
+                if https:  # browsers keep to https for this host for a year (ASVS V14.4.5)
+                    extra.append((b"strict-transport-security", b"max-age=31536000"))
                 message = {**message, "headers": headers + extra}
             await send(message)
 

@@ -17,7 +17,7 @@ from tweeling.api import crs, deps, html
 from tweeling.api import resource_support as rs
 from tweeling.api.intervention_body import _coordinates
 from tweeling.core import access
-from tweeling.core.crs import CRS84
+from tweeling.core.crs import CRS84, normalise_crs
 from tweeling.core.errors import InputError
 from tweeling.core.participation import EDIT_WINDOW_S, Comment, Round
 from tweeling.core.people import Principal
@@ -183,7 +183,7 @@ def _geometry(raw: dict[str, Any] | None, limits) -> Any:
         raise InputError(f"at most {limits.max_vertices} vertices", field="geometry")
     rs.check_numbers(raw, "geometry")
     check_lonlat(raw, "request", "comment")
-    g = read_geometry(raw, CRS84, "request", "comment")
+    g = read_geometry(raw, normalise_crs(CRS84), "request", "comment")
     if g is None or g.is_empty:
         raise InputError("an empty geometry", field="geometry")
     return g

@@ -8,7 +8,6 @@ from typing import Annotated
 import orjson
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from tweeling.cli.common import TwinOpt, console, err, run
 
@@ -51,6 +50,11 @@ SinceOpt = Annotated[str | None, typer.Option("--since", help="From this time (R
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Before this time.")]
 
 
+def _short(value, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @audit_app.command("show")
 def show(
     actor: ActorOpt = None,
@@ -75,19 +79,21 @@ def show(
             for e in entries:
                 typer.echo(orjson.dumps(e.to_dict()).decode())
             return
-        table = Table("#", "when (UTC)", "who", "action", "object", "scenario", "details")
+        # one line per entry (greppable, readable at any terminal width)
         for e in entries:
-            details = ", ".join(f"{k}={v}" for k, v in e.details.items() if v not in (None, ""))
-            table.add_row(
-                str(e.seq),
-                e.at[:19],
-                escape(e.actor),
-                e.action,
-                escape(e.object),
-                escape(e.scenario or ""),
-                escape(details[:120]),
+            details = ", ".join(
+                f"{k}={_short(v)}" for k, v in e.details.items() if v not in (None, "", [], {})
             )
-        console.print(table)
+            shown = e.scenario and e.scenario not in e.object
+            where = " " + escape(f"[{e.scenario}]") if shown else ""
+            console.print(
+                f"[bold]#{e.seq}[/] {e.at[:19].replace('T', ' ')} [cyan]{escape(e.actor)}[/] "
+                f"{e.action} {escape(e.object)}{where}  [dim]{escape(details)}[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if not entries:
+            console.print("No entries.")
 
     run(body)
 

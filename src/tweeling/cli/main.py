@@ -343,16 +343,37 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     allow_host: AllowHostOpt = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="TLS certificate (PEM): serve https.")
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     twin: TwinOpt = None,
 ) -> None:
-    """Serve the twin over HTTP: the web viewer (/viewer/) and OGC APIs (/, /docs)."""
+    """Serve the twin over HTTP(S): the web viewer (/viewer/) and OGC APIs (/, /docs).
+
+    Beyond 127.0.0.1, serve https: with --ssl-certfile/--ssl-keyfile, or behind a reverse
+    proxy that terminates TLS (then sign-in needs secure_cookies = false only if the proxy
+    speaks plain http to this server on a trusted network)."""
+    from tweeling.core.errors import InputError
     from tweeling.services.workspace import find_workspace
 
-    run(lambda: _serve(find_workspace(twin), host, port, open_browser=False, hosts=allow_host))
+    def body():
+        if (ssl_certfile is None) != (ssl_keyfile is None):
+            raise InputError("give both --ssl-certfile and --ssl-keyfile, or neither")
+        tls = None if ssl_certfile is None else (str(ssl_certfile), str(ssl_keyfile))
+        _serve(find_workspace(twin), host, port, open_browser=False, hosts=allow_host, tls=tls)
+
+    run(body)
 
 
 def _serve(
-    root: Path, host: str, port: int, *, open_browser: bool, hosts: list[str] | None = None
+    root: Path,
+    host: str,
+    port: int,
+    *,
+    open_browser: bool,
+    hosts: list[str] | None = None,
+    tls: tuple[str, str] | None = None,
 ) -> None:
     import threading
     import webbrowser
@@ -362,14 +383,17 @@ def _serve(
     from tweeling.api.app import create_app
 
     app_ = create_app(root, bind=host, hosts=tuple(hosts or ()))
-    url = f"http://{host}:{port}/viewer/"
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://{host}:{port}/viewer/"
     console.print(
-        f"Tweeling serves {root}\n  viewer: [bold]{url}[/]\n  API:    http://{host}:{port}/ "
+        f"Tweeling serves {root}\n  viewer: [bold]{url}[/]\n  API:    {scheme}://{host}:{port}/ "
         "(OGC API Features, Tiles, Processes; /docs)\n  Ctrl-C stops."
     )
     if open_browser and os.environ.get("DISPLAY") and not os.environ.get("CI"):
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    # no Server header: it would name the server software to every client (ASVS V14.3.3)
+    certs = {} if tls is None else {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]}
+    uvicorn.run(app_, host=host, port=port, log_level="warning", server_header=False, **certs)
 
 
 @app.command()

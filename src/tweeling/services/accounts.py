@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 from tweeling.core.errors import InputError, NotFoundError, Throttled, TweelingError
 from tweeling.core.people import (
@@ -61,9 +62,27 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+MIN_STRENGTH = 3  # zxcvbn score: at least 10^8 guesses ("safely unguessable" offline)
+
+
 def new_password() -> str:
     """A generated password (20 URL-safe characters, about 120 bits)."""
     return secrets.token_urlsafe(15)
+
+
+def checked_password(password: object, username: str, display_name: str = "") -> str:
+    """A new password: 12-128 characters (core.people.check_password) and not guessable —
+    zxcvbn's estimate (its dictionaries hold the most common leaked passwords, names and
+    words; OWASP ASVS V2.1.7) against the username and name too. No composition rules."""
+    password = check_password(password, username)
+    found = zxcvbn(password, user_inputs=[username, display_name, "tweeling", "delft"])
+    if found["score"] < MIN_STRENGTH:
+        hint = found["feedback"].get("warning") or "it is too easy to guess"
+        raise InputError(
+            f"choose a harder password: {hint.rstrip('.')} (a few unrelated words work well)",
+            field="password",
+        )
+    return password
 
 
 # ---------------------------------------------------------------------------- people
@@ -88,7 +107,7 @@ def add_person(
     if oidc is None:
         if password is None:
             password = generated = new_password()
-        digest = _hasher.hash(check_password(password, username))
+        digest = _hasher.hash(checked_password(password, username, display_name))
     with store.unit():
         person = store.people.add(
             username,
@@ -127,6 +146,7 @@ def set_role(store, username: str, role: str | Role) -> Person:
             f"person/{person.id}",
             data={"username": username, "from": person.role.value, "to": role.value},
         )
+        _tell(store, person, f"Your role in this twin is now {role.value}.")
     return updated
 
 
@@ -146,15 +166,34 @@ def set_disabled(store, username: str, disabled: bool) -> Person:
 
 
 def set_password(store, username: str, password: str | None = None) -> tuple[Person, str | None]:
+    """A new password (generated when None); signs the person out everywhere."""
     person = find(store, username)
     generated = None
     if password is None:
         password = generated = new_password()
-    digest = _hasher.hash(check_password(password, username))
+    digest = _hasher.hash(checked_password(password, username, person.display_name))
     with store.unit():
         updated = store.people.update(person.id, password_hash=digest)
         audit.record(store, "person.password", f"person/{person.id}", data={"username": username})
+        _tell(store, person, "Your password was changed. If that was not you, tell the "
+              "twin's administrator.")  # fmt: skip
     return updated, generated
+
+
+def change_own_password(store, person: Person, current: str, new: str) -> None:
+    """A person changes their own password: the current one is needed (ASVS V2.1.6)."""
+    if not person.has_password:
+        raise InputError("you sign in with your organisation's account; change it there")
+    try:
+        authenticate(store, person.username, current)
+    except SignInFailed:
+        raise InputError("the current password is not right", field="current") from None
+    set_password(store, person.username, new)
+
+
+def _tell(store, person: Person, text: str) -> None:
+    """A notification about the person's own account (ASVS V2.2.3)."""
+    store.rounds.notify(person.id, "account", text, "/auth/me", to_text(utc_now()))
 
 
 def _keep_an_administrator(store, person: Person, *, role=None, disabled=False) -> None:
@@ -338,6 +377,7 @@ def create_token(
             f"token/{rec.id}",
             data={"owner": person.username, "name": rec.name, "scope": scope, "expires": expires},
         )
+        _tell(store, person, f"An API token '{rec.name}' ({scope}) was made for your account.")
     return NewToken(f"tw_{rec.id}_{secret}", rec.id, rec.name, scope, expires)
 
 
