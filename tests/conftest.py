@@ -43,3 +43,15 @@ def copy_demo(tmp_path_factory, master: Path) -> Path:
     root = tmp_path_factory.mktemp("demo") / "twin"
     shutil.copytree(master, root)
     return root
+
+
+def bearer(root: Path, username: str = "planner", scope: str = "write") -> dict[str, str]:
+    """The Authorization header of a fresh API token for a person of the twin in ``root``
+    (the demo has beheer, planner, anna and bram): tests act as that person."""
+    from tweeling.services import accounts
+    from tweeling.services.workspace import open_workspace
+
+    with open_workspace(root) as ws:
+        person = ws.store.people.by_name(username)
+        token = accounts.create_token(ws.store, person, "tests", scope=scope)
+    return {"Authorization": f"Bearer {token.secret}"}

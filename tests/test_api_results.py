@@ -19,7 +19,7 @@ import shapely
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.conftest import copy_demo
+from tests.conftest import bearer, copy_demo
 from tests.test_api_resources import PROBLEM
 from tweeling.api.app import create_app
 from tweeling.core.crs import RD_NEW, transformer
@@ -40,7 +40,7 @@ def demo(tmp_path_factory, demo_master):
     BASELINE_NOISE = noise["baseline"]
     CALMING_NOISE = noise["example-traffic-calming"]
     HOUSING_NOISE = noise["example-housing-block"]
-    with TestClient(create_app(root, hosts=["testserver"])) as c:
+    with TestClient(create_app(root, hosts=["testserver"]), headers=bearer(root)) as c:
         yield c, root
 
 
@@ -255,7 +255,7 @@ def test_here_in_the_street_gives_the_difference_of_the_grids(demo):
 
 def test_a_changed_scenario_loses_its_up_to_date_run(tmp_path_factory, demo_master):
     root = copy_demo(tmp_path_factory, demo_master)
-    with TestClient(create_app(root, hosts=["testserver"])) as client:
+    with TestClient(create_app(root, hosts=["testserver"]), headers=bearer(root)) as client:
         item = {
             "kind": "modify",
             "layer": "road_traffic",

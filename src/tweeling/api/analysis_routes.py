@@ -59,7 +59,7 @@ def findings(
         ),
     ] = True,
 ) -> Response:
-    ws = rs.twin(request)
+    ws = deps.twin(request)
     on = rs.day(date)
     ws.store.view(name)
     if compute:
@@ -102,14 +102,14 @@ def compare(
     scenarios: Annotated[str, Query(description="comma-separated: NAME or NAME@LABEL")],
     models: Annotated[str | None, Query(description="comma-separated model names")] = None,
 ) -> Response:
-    ws = rs.twin(request)
+    ws = deps.twin(request)
     names = rs.refs(scenarios, "scenarios")
     for name in names:
         permissions.readable(ws.store, p, name)  # one they may not read: 404, as unknown
         ws.store.view(None if name == BASELINE else name)  # unknown: 404
     wanted = None if models is None else [m.strip() for m in models.split(",") if m.strip()]
     result = comparisons.compare(ws.store, names, models=wanted)
-    base = rs.base(request)
+    base = deps.base_url(request)
     out = {}
     for model, mc in result.models.items():
         out[model] = {
@@ -166,7 +166,7 @@ def here(
         float, Query(gt=0, le=1000, description="interventions within this many metres")
     ] = places.NEARBY_M,
 ) -> Response:
-    ws = rs.twin(request)
+    ws = deps.twin(request)
     x, y = rs.point(point, crs.check(point_crs, "point-crs"))
     scenario = scenario_ref or BASELINE
     on = rs.day(date)

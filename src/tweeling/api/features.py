@@ -57,10 +57,6 @@ def _json(data: Any, media_type: str = JSON, content_crs: str | None = None):
     return Response(orjson.dumps(data), media_type=media_type, headers=headers)
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 def _instant(text: str):
     """OGC ``datetime``: an instant reads the twin as it was then (both time axes); intervals
     (``a/b``, ``../b``) are not supported."""
@@ -84,7 +80,7 @@ def _item_path(name: str, feature_id: str) -> str:
 
 def _collection(request: Request, ws, name: str) -> dict[str, Any]:
     info = ws.store.layer(name)
-    base = _base(request)
+    base = deps.base_url(request)
     out: dict[str, Any] = {
         "id": name,
         "title": info.title or name,
@@ -165,7 +161,7 @@ def _view(lang: str, scenario: str | None, as_of: str | None) -> str:
 @router.get("/", summary="Landing page", dependencies=[Depends(deps.PUBLIC)])
 def landing(request: Request, f: Format = None, lang: Lang = None) -> Response:
     lang = html.check_lang(lang)
-    base = _base(request)
+    base = deps.base_url(request)
     body = {
         "title": "Tweeling",
         "description": "Digital twin of the physical living environment of the Netherlands",
@@ -202,14 +198,12 @@ def landing(request: Request, f: Format = None, lang: Lang = None) -> Response:
     )
 
 
-@router.get(
-    "/conformance", summary="Conformance classes", dependencies=[Depends(deps.PUBLIC)]
-)
+@router.get("/conformance", summary="Conformance classes", dependencies=[Depends(deps.PUBLIC)])
 def conformance(request: Request, f: Format = None, lang: Lang = None) -> Response:
     from tweeling.api import processes, tiles  # the other OGC APIs this app serves
 
     lang = html.check_lang(lang)
-    base = _base(request)
+    base = deps.base_url(request)
     conforms = CONFORMANCE + tiles.CONFORMANCE + processes.CONFORMANCE
     body = {
         "conformsTo": conforms,
@@ -232,13 +226,11 @@ def conformance(request: Request, f: Format = None, lang: Lang = None) -> Respon
     )
 
 
-@router.get(
-    "/collections", summary="The twin's vector layers", dependencies=[Depends(deps.READ)]
-)
+@router.get("/collections", summary="The twin's vector layers", dependencies=[Depends(deps.READ)])
 def collections(request: Request, f: Format = None, lang: Lang = None) -> Response:
     lang = html.check_lang(lang)
-    ws = request.app.state.twins.get()
-    base = _base(request)
+    ws = deps.twin(request)
+    base = deps.base_url(request)
     body = {
         "links": [
             {"href": f"{base}/collections", "rel": "self", "type": JSON},
@@ -263,7 +255,7 @@ def collections(request: Request, f: Format = None, lang: Lang = None) -> Respon
 @router.get("/collections/{name}", summary="One collection", dependencies=[Depends(deps.READ)])
 def collection(request: Request, name: str, f: Format = None, lang: Lang = None) -> Response:
     lang = html.check_lang(lang)
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     _vector(ws, name)
     body = _collection(request, ws, name)
     if not html.wants_html(request, f):
@@ -303,7 +295,7 @@ async def items(
 ) -> Response:
     lang = html.check_lang(lang)
     as_html = html.wants_html(request, f)
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     _vector(ws, name)
     limit = min(limit, MAX_LIMIT)
     target = crs.check(crs_)
@@ -315,7 +307,7 @@ async def items(
     ahead = max(COUNT_AHEAD, limit)
     matched = _number_matched(ws, name, found, rows, offset, box, scenario, as_of, ahead)
     rows = rows[:limit]
-    base = _base(request)
+    base = deps.base_url(request)
     features = _features(rows, base, name, target)
     page_type = html.HTML if as_html else GEOJSON
     links = [
@@ -402,13 +394,13 @@ def item(
 ) -> Response:
     lang = html.check_lang(lang)
     as_html = html.wants_html(request, f)
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     _vector(ws, name)
     target = crs.check(crs_)
     found = ws.store.lookup(name, [feature_id], scenario=scenario).get(feature_id)
     if found is None:
         raise NotFoundError(f"no feature {feature_id!r} in collection {name!r}")
-    base = _base(request)
+    base = deps.base_url(request)
     body = _features([found], base, name, target)[0]
     body["links"] += [
         {

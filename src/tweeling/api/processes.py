@@ -126,10 +126,6 @@ def _exception(status: int, kind: str, title: str, detail: str) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json")
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 def _model_info(process_id: str) -> ModelInfo | None:
     try:
         return registry.get(process_id).info
@@ -149,7 +145,7 @@ def _no_job(job_id: str) -> Response:
 
 
 def _page(request: Request, path: str, limit: int, offset: int, more: bool) -> list[dict]:
-    base = _base(request)
+    base = deps.base_url(request)
     links = [{"href": str(request.url), "rel": "self", "type": JSON}]
     if more:
         params = [
@@ -471,7 +467,7 @@ def process_list(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     limit = min(limit, MAX_LIMIT)
-    base = _base(request)
+    base = deps.base_url(request)
     models = list(registry.available().values())
     chosen = models[offset : offset + limit]
     links = _page(request, "/processes", limit, offset, offset + limit < len(models))
@@ -488,8 +484,8 @@ def process_description(request: Request, process_id: str) -> Response:
     info = _model_info(process_id)
     if info is None:
         return _no_process(process_id)
-    area = request.app.state.twins.get().store.area_of_interest()
-    return _json(describe(_base(request), info, area))
+    area = deps.twin(request).store.area_of_interest()
+    return _json(describe(deps.base_url(request), info, area))
 
 
 @router.post(
@@ -514,7 +510,7 @@ async def execute(
         raise InputError("callbacks are not offered; poll the job instead", field="subscriber")
     # checked in a worker thread: it reads the twin through that thread's workspace
     job = await run_in_threadpool(_submit, request, info, body.inputs, p)
-    base = _base(request)
+    base = deps.base_url(request)
     location = f"{base}/jobs/{job.id}"
     if _prefers_async(prefer):
         return _json(
@@ -533,7 +529,7 @@ async def execute(
 
 
 def _submit(request: Request, info: ModelInfo, inputs: dict[str, Any], p: Principal) -> Job:
-    store = request.app.state.twins.get().store
+    store = deps.twin(request).store
     ref = inputs.get("scenario")
     if isinstance(ref, str):  # a scenario they may not read is unknown to them
         try:
@@ -600,7 +596,7 @@ def job_list(
     types = _split(type_)
     if types is not None and "process" not in types:
         found = []
-    base = _base(request)
+    base = deps.base_url(request)
     page = found[offset : offset + limit]
     return _json(
         {
@@ -638,7 +634,7 @@ def job_status(
     job = _job_of(request, p, job_id)
     if job is None:
         return _no_job(job_id)
-    return _json(status_info(_base(request), job))
+    return _json(status_info(deps.base_url(request), job))
 
 
 @router.get("/jobs/{job_id}/results", summary="A finished job's results")
@@ -654,7 +650,7 @@ def job_results(
         )
     if job.status != "successful":
         return _not_successful(job)
-    return _json(results_document(_base(request), job))
+    return _json(results_document(deps.base_url(request), job))
 
 
 @router.delete("/jobs/{job_id}", summary="Dismiss a job (cancel it, or remove a finished one)")
@@ -669,4 +665,4 @@ def job_dismiss(
         job = _queue_of(request.app).dismiss(job_id)
     except NotFoundError:
         return _no_job(job_id)
-    return _json(status_info(_base(request), job))
+    return _json(status_info(deps.base_url(request), job))

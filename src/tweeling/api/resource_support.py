@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import shapely
-from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from tweeling.api import crs
@@ -40,14 +39,6 @@ def conflict(detail: str) -> JSONResponse:
     from tweeling.api.app import problem
 
     return problem(409, "Conflict", detail)
-
-
-def twin(request: Request):
-    return request.app.state.twins.get()
-
-
-def base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def ref(text: str, what: str = "scenario") -> str:

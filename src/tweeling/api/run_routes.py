@@ -68,21 +68,21 @@ def list_runs(
     scenario: Annotated[str | None, Query(description="baseline, NAME or NAME@LABEL")] = None,
     model: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
-    ws = rs.twin(request)
+    ws = deps.twin(request)
     names = permissions.readable_names(ws.store, p)
     runs = [r for r in ws.store.runs(model=model) if permissions.can_read_ref(names, r.scenario)]
     if scenario is not None:
         rs.ref(scenario)
         runs = [r for r in runs if r.scenario == scenario]
     current = _current_ids(ws.store, runs)
-    base = rs.base(request)
+    base = deps.base_url(request)
     return rs.reply({"runs": [_summary(r, base, r.id in current) for r in runs]})
 
 
 @router.get("/runs/{run_id}", summary="One run: provenance, outputs, links", responses=rs.ERRORS)
 def get_run(request: Request, run: deps.ReadableRun) -> Response:
-    ws = rs.twin(request)
-    base = rs.base(request)
+    ws = deps.twin(request)
+    base = deps.base_url(request)
     url = f"{base}/runs/{run.id}"
     links = [{"href": url, "rel": "self", "type": "application/json"}]
     for name, o in run.outputs.items():
@@ -106,7 +106,7 @@ def get_run(request: Request, run: deps.ReadableRun) -> Response:
     responses={**rs.ERRORS, 200: {"content": {"image/tiff": {}, "text/csv": {}}}},
 )
 def output(request: Request, run: deps.ReadableRun, name: str) -> Response:
-    ws = rs.twin(request)
+    ws = deps.twin(request)
     path, media = results.output_file(ws.store, run, name)
     return FileResponse(path, media_type=media, filename=path.name, headers=CACHE)
 
@@ -124,9 +124,9 @@ def _grid_legend(ws, run: RunRecord, name: str):
     responses=rs.ERRORS,
 )
 def overlay(request: Request, run: deps.ReadableRun, name: str) -> Response:
-    ws = rs.twin(request)
+    ws = deps.twin(request)
     run, g, classes = _grid_legend(ws, run, name)
-    url = f"{rs.base(request)}/runs/{run.id}/outputs/{name}/image.png"
+    url = f"{deps.base_url(request)}/runs/{run.id}/outputs/{name}/image.png"
     return rs.reply(
         {
             "url": url,
@@ -148,7 +148,7 @@ def overlay(request: Request, run: deps.ReadableRun, name: str) -> Response:
     responses={**rs.ERRORS, 200: {"content": {"image/png": {}}}},
 )
 def image(request: Request, run: deps.ReadableRun, name: str) -> Response:
-    ws = rs.twin(request)
+    ws = deps.twin(request)
     _, g, classes = _grid_legend(ws, run, name)
     return Response(rendering.png(g, classes), media_type="image/png", headers=CACHE)
 
@@ -165,7 +165,7 @@ def objects(
         str | None, Query(description="the output; default: the run's only per-object output")
     ] = None,
 ) -> Response:
-    ws = rs.twin(request)
+    ws = deps.twin(request)
     names = [k for k, o in run.outputs.items() if o.get("kind") == "objects"]
     if output is None:
         if len(names) != 1:

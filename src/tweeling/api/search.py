@@ -39,7 +39,7 @@ def search(
 ) -> Response:
     lang = html.check_lang(lang)
     as_html = html.wants_html(request, f)
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     hits = gazetteer.search(ws.store, q, limit=limit, scenario=scenario)
     base = str(request.base_url).rstrip("/")
     results = []

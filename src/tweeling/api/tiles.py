@@ -103,10 +103,6 @@ def _json(data: Any) -> Response:
     return Response(orjson.dumps(data), media_type=JSON)
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 def _query(**params: str | None) -> str:
     kept = {k: v for k, v in params.items() if v}
     return "?" + urlencode(kept) if kept else ""
@@ -202,7 +198,7 @@ def _tileset(
 ) -> dict[str, Any]:
     """A tileset's metadata (17-083r4 TileSetMetadata, OGC 20-057 /req/tileset/description),
     which is also a TileJSON 3.0.0 document."""
-    base = _base(request)
+    base = deps.base_url(request)
     tiles = f"{base}{path}"
     boxes = [b for b in (_crs84_box(p.area) for p in plans) if b is not None]
     bounds = None
@@ -257,7 +253,7 @@ def _tileset(
 
 def _tilesets(request: Request, path: str, query: str, title: str) -> dict[str, Any]:
     """A tilesets list (OGC 20-057 /req/tilesets-list/tileset-links): WebMercatorQuad."""
-    base = _base(request)
+    base = deps.base_url(request)
     tileset = f"{base}{path}/{service.TMS_ID}"
     return {
         "links": [{"href": str(request.url), "rel": "self", "type": JSON}],
@@ -311,7 +307,7 @@ def _tile_response(request: Request, result: service.TileResult) -> Response:
     dependencies=[Depends(deps.PUBLIC)],
 )
 def tile_matrix_sets(request: Request) -> Response:
-    base = _base(request)
+    base = deps.base_url(request)
     tms = service.TMS
     return _json(
         {
@@ -357,7 +353,7 @@ def tile_matrix_set(tms_id: TmsId) -> Response:
 def dataset_tilesets(
     request: Request, scenario: Scenario, collections: Collections = None
 ) -> Response:
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     ws.store.view(scenario)
     _dataset_plans(ws.store, _service(request.app), _collections(collections))
     return _json(
@@ -372,7 +368,7 @@ def dataset_tileset(
     request: Request, tms_id: TmsId, scenario: Scenario, collections: Collections = None
 ) -> Response:
     _tms(tms_id)
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     ws.store.view(scenario)
     plans = _dataset_plans(ws.store, _service(request.app), _collections(collections))
     query = _query(collections=collections, scenario=scenario)
@@ -397,7 +393,7 @@ def dataset_tile(
 ) -> Response:
     _tms(tms_id)
     tile = service.parse_tile(tile_matrix, tile_row, tile_col)
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     svc = _service(request.app)
     ws.store.view(scenario)  # an unknown scenario is a 404 before anything else
     names = [p.name for p in _dataset_plans(ws.store, svc, _collections(collections))]
@@ -409,7 +405,7 @@ def dataset_tile(
 
 @router.get("/collections/{name}/tiles", summary="A collection's vector tilesets")
 def collection_tilesets(request: Request, name: str, scenario: Scenario) -> Response:
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     ws.store.view(scenario)
     _service(request.app).plan(ws.store, name)
     path = f"/collections/{name}/tiles"
@@ -417,18 +413,20 @@ def collection_tilesets(request: Request, name: str, scenario: Scenario) -> Resp
 
 
 @router.get("/collections/{name}/tiles/{tileMatrixSetId}", summary="A collection's tileset")
-def collection_tileset(
-    request: Request, name: str, tms_id: TmsId, scenario: Scenario
-) -> Response:
+def collection_tileset(request: Request, name: str, tms_id: TmsId, scenario: Scenario) -> Response:
     _tms(tms_id)
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     ws.store.view(scenario)
     plan = _service(request.app).plan(ws.store, name)
     path = f"/collections/{name}/tiles/{tms_id}"
     title = f"{name} ({scenario})" if scenario else name
     doc = _tileset(request, [plan], path, _query(scenario=scenario), title)
     doc["links"].append(
-        {"href": f"{_base(request)}/collections/{name}", "rel": REL + "geodata", "type": JSON}
+        {
+            "href": f"{deps.base_url(request)}/collections/{name}",
+            "rel": REL + "geodata",
+            "type": JSON,
+        }
     )
     return _json(doc)
 
@@ -450,6 +448,6 @@ def collection_tile(
 ) -> Response:
     _tms(tms_id)
     tile = service.parse_tile(tile_matrix, tile_row, tile_col)
-    ws = request.app.state.twins.get()
+    ws = deps.twin(request)
     result = _service(request.app).tile(ws.store, [name], tile, scenario)
     return _tile_response(request, result)
