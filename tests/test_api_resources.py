@@ -9,7 +9,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from tests.conftest import copy_demo
+from tests.conftest import bearer, copy_demo
 from tests.scenario_support import modify, seed_twin
 from tweeling.api.app import create_app
 from tweeling.core.crs import RD_NEW, transformer
@@ -23,7 +23,7 @@ RD_URI = "http://www.opengis.net/def/crs/EPSG/0/28992"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, demo_master):
     root = copy_demo(tmp_path_factory, demo_master)
-    with TestClient(create_app(root, hosts=["testserver"])) as c:
+    with TestClient(create_app(root, hosts=["testserver"]), headers=bearer(root)) as c:
         yield c, root
 
 
@@ -58,7 +58,8 @@ def test_list_and_one_scenario_match_the_store(demo):
     with open_workspace(root) as ws:
         infos = {i.name: i for i in ws.store.scenarios.list()}
     body = client.get("/scenarios").json()
-    assert {s["name"] for s in body["scenarios"]} == set(infos) and len(infos) == 6
+    # the planner sees them all: the six examples and a participant's public variant
+    assert {s["name"] for s in body["scenarios"]} == set(infos) and len(infos) == 7
     one = client.get("/scenarios/example-housing-block").json()
     info = infos["example-housing-block"]
     assert one["parent"] == "baseline" and one["status"] == info.status
