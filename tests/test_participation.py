@@ -251,6 +251,12 @@ def test_a_variant_changes_only_what_the_round_allows_and_is_computed_like_the_p
         and run["user"] == "anna"
         and run["code_hash"] == get(demo, f"/runs/{plan_run['id']}", "anna").json()["code_hash"]
     )
+    # the run links its audit entry: who ran it, from which inputs
+    link = next(x["href"] for x in run["links"] if x["rel"] == "audit")
+    entry = get(demo, link.replace("http://testserver", ""), "anna").json()["entries"][0]
+    assert entry["action"] == "model.run" and entry["actor"] == "anna"
+    assert entry["data"]["result_hash"] == run["result_hash"]
+    assert entry["data"]["inputs"] == run["inputs"]
     made_public = c.put(f"/rounds/1/variants/{name}/public", headers=as_(demo, "anna"),
                         json={"public": True})  # fmt: skip
     assert made_public.status_code == 200

@@ -79,6 +79,9 @@ def findings(
             "date": record.on_date,
             "content_hash": record.content_hash,
             "computed_at": record.computed_at,
+            "computed_by": record.user,
+            "audit": f"{deps.base_url(request)}/audit?object=scenarios/{record.scenario}"
+            f"/findings/{record.on_date}",
             "stale": stale,
             "reused": reused,
             "object": object_,

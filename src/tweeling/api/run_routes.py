@@ -84,7 +84,11 @@ def get_run(request: Request, run: deps.ReadableRun) -> Response:
     ws = deps.twin(request)
     base = deps.base_url(request)
     url = f"{base}/runs/{run.id}"
-    links = [{"href": url, "rel": "self", "type": "application/json"}]
+    links = [
+        {"href": url, "rel": "self", "type": "application/json"},
+        # who ran it, when, from which inputs: the run's audit entry (W3C PROV-O: f=prov)
+        {"href": f"{base}/audit?object=runs/{run.id}", "rel": "audit", "title": "audit log"},
+    ]
     for name, o in run.outputs.items():
         links.append({"href": f"{url}/outputs/{name}", "rel": "output", "title": name})
         if o.get("kind") == "grid":
