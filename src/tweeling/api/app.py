@@ -74,6 +74,7 @@ def create_app(
         auth_routes,
         deps,
         features,
+        oidc_routes,
         people_routes,
         processes,
         resources,
@@ -164,11 +165,12 @@ def create_app(
     app.include_router(resources.router)
     app.include_router(search.router)
     app.include_router(auth_routes.router)
+    app.include_router(oidc_routes.router)
     app.include_router(people_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(round_routes.router)
     mount_viewer(app)
-    deps.check_routes(app.routes)
+    deps.check_routes(app)
     if settings.cors_origins:  # closed unless twin.toml names the origins
         app.add_middleware(
             CORSMiddleware,

@@ -14,7 +14,7 @@ from tweeling.api import deps
 from tweeling.api import resource_support as rs
 from tweeling.core.errors import InputError
 from tweeling.core.people import Principal
-from tweeling.core.timeaxis import parse_time, to_text
+from tweeling.core.timeaxis import user_time_text
 from tweeling.services import accounts, audit
 from tweeling.store.gpkg_audit import AuditFilter
 
@@ -23,9 +23,7 @@ MAX_LIMIT = 1_000
 
 
 def _time(text: str | None, what: str) -> str | None:
-    if text is None:
-        return None
-    return to_text(parse_time(text, what=what))
+    return None if text is None else user_time_text(text, what=what)
 
 
 @router.get("", summary="Audit log entries (filter by person, scenario, object, action, period)")

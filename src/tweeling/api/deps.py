@@ -17,6 +17,7 @@ the session's CSRF token in ``X-CSRF-Token``), else an anonymous visitor. A serv
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable
 from typing import Annotated
 
@@ -245,20 +246,47 @@ def rules_of(route: APIRoute) -> list[Rule]:
     return found
 
 
-def check_routes(routes) -> None:
-    """Every route has a rule; each operation names its rules in the OpenAPI document."""
-    missing = []
-    for route in routes:
+def route_rules(app) -> dict[tuple[str, str], list[str]]:
+    """(METHOD, path) -> the names of its Rules, for every API route of the app.
+
+    FastAPI includes routers lazily: ``app.routes`` holds included routers, not their
+    routes; ``iter_route_contexts`` walks them with their full paths. Rules must be
+    dependencies of the routes themselves (in the decorator, the signature, or the
+    ``APIRouter(dependencies=…)`` they are declared on — not ``include_router(dependencies=…)``,
+    which this check does not see, so such a route would be refused, not let through)."""
+    from fastapi.routing import iter_route_contexts
+
+    out: dict[tuple[str, str], list[str]] = {}
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
         if not isinstance(route, APIRoute):
             continue
-        found = rules_of(route)
-        if not found:
-            missing.append(f"{','.join(sorted(route.methods))} {route.path}")
-            continue
-        extra = dict(route.openapi_extra or {})
-        extra["x-tweeling-access"] = sorted(r.name for r in found)
-        route.openapi_extra = extra
+        names = sorted(r.name for r in rules_of(route))
+        # as the OpenAPI document writes paths: {feature_id:path} -> {feature_id}
+        path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", ctx.path or route.path)
+        for method in route.methods:
+            out[(method, path)] = names
+    return out
+
+
+def check_routes(app) -> None:
+    """Refuse to start when a route has no Rule; name each operation's rules in the OpenAPI
+    document (``x-tweeling-access``), from which the permission-matrix test is generated."""
+    rules = route_rules(app)
+    missing = [f"{m} {path}" for (m, path), names in sorted(rules.items()) if not names]
     if missing:
         raise RuntimeError(
             "routes without an authorisation rule (api/deps.py): " + "; ".join(missing)
         )
+    plain = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = plain()
+            for (method, path), names in rules.items():
+                operation = doc.get("paths", {}).get(path, {}).get(method.lower())
+                if operation is not None:
+                    operation["x-tweeling-access"] = names
+        return app.openapi_schema
+
+    app.openapi = openapi

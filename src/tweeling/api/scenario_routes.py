@@ -231,7 +231,7 @@ def list_shares(
     ws: deps.Twin, p: Annotated[Principal, Depends(deps.SIGNED_IN)], name: deps.ScenarioPath
 ) -> Response:
     s = permissions.scenario_access(ws.store, rs.ref(name))
-    if not access.can_share(p, s):
+    if not access.can_see_shares(p, s):
         raise Denied(f"only the owner of {name!r} and administrators see its shares", 403)
     return rs.reply(
         {

@@ -21,11 +21,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _filter(actor, scenario, obj, action, since, until, after):
-    from tweeling.core.timeaxis import parse_time, to_text
+    from tweeling.core.timeaxis import user_time_text
     from tweeling.store.gpkg_audit import AuditFilter
 
     def when(text, what):
-        return None if text is None else to_text(parse_time(text, what=what))
+        return None if text is None else user_time_text(text, what=what)
 
     return AuditFilter(
         actor=actor,

@@ -132,9 +132,10 @@ def can_set_status(p: Principal, s: ScenarioAccess, new: str) -> bool:
         return False
     if new in EDITABLE:
         return can_edit_scenario(p, s) or p.role == ADMIN
-    return may(p, "scenario.publish") and (
-        p.role == ADMIN or s.owner_id is None or can_edit_scenario(p, s) or s.status in PUBLISHED
-    )
+    # publishing, deciding, archiving: the owner (a planner), any planner for a scenario
+    # without owner, administrators — not the people it is shared with
+    owner = p.person_id is not None and p.person_id == s.owner_id
+    return may(p, "scenario.publish") and (p.role == ADMIN or s.owner_id is None or owner)
 
 
 def can_run_models(p: Principal, s: ScenarioAccess, public: bool) -> bool:
@@ -146,10 +147,15 @@ def can_run_models(p: Principal, s: ScenarioAccess, public: bool) -> bool:
     return s.round_id is not None and p.person_id is not None and p.person_id == s.owner_id
 
 
-def can_share(p: Principal, s: ScenarioAccess) -> bool:
-    if p.role is None or p.scope != "write" or s.baseline:
+def can_see_shares(p: Principal, s: ScenarioAccess) -> bool:
+    """Whom a scenario is shared with: its owner and administrators (a read)."""
+    if p.role is None or s.baseline:
         return False
     return p.role == ADMIN or (p.person_id is not None and p.person_id == s.owner_id)
+
+
+def can_share(p: Principal, s: ScenarioAccess) -> bool:
+    return p.scope == "write" and can_see_shares(p, s)
 
 
 def check_read(p: Principal, s: ScenarioAccess, public: bool) -> None:
@@ -162,10 +168,10 @@ def check_read(p: Principal, s: ScenarioAccess, public: bool) -> None:
 
 def check_edit(p: Principal, s: ScenarioAccess, public: bool) -> None:
     check_read(p, s, public)
-    if s.baseline:
-        raise Denied("the baseline changes only by importing its sources", 409)
     if p.scope != "write" and p.role is not None:
         raise Denied("this API token may only read (its scope is 'read')", 403)
+    if s.baseline:
+        raise Denied("the baseline changes only by importing its sources", 409)
     if not can_edit_scenario(p, s):
         if p.role is None:
             raise Denied("sign in to change scenarios", 401)

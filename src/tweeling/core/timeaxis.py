@@ -62,3 +62,16 @@ def parse_optional_time(value: object, **kwargs) -> datetime | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return parse_time(value, **kwargs)
+
+
+def user_time_text(value: object, *, what: str = "time") -> str:
+    """A time a user gave, as the store's UTC text; years 1000-9999 in UTC (the fixed-width
+    text the store compares; 0001-01-01 in Amsterdam does not exist in UTC at all)."""
+    dt = parse_time(value, what=what)
+    try:
+        utc = dt.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not 1000 <= utc.year <= 9999:
+        raise InputError(f"{what} {str(value)[:40]!r}: out of range (years 1000 to 9999)")
+    return to_text(utc)

@@ -37,6 +37,7 @@ from tweeling.core.people import (
 from tweeling.core.timeaxis import from_text, to_text, utc_now
 from tweeling.services import audit
 
+SIGN_IN_METHODS = {"password": "password", "oidc": "openid-connect"}  # as the log names them
 SESSION_HOURS = 12
 SESSION_IDLE_HOURS = 2
 TOUCH_AFTER_S = 300  # a session's last use is written at most this often
@@ -298,7 +299,7 @@ def start_session(store, person: Person, *, via: str = "password") -> NewSession
             store,
             "auth.login",
             f"person/{person.id}",
-            data={"username": person.username, "method": via},
+            data={"username": person.username, "method": SIGN_IN_METHODS.get(via, via)},
             principal=_as(person, via),
         )
     return NewSession(secret, csrf, expires)

@@ -38,7 +38,7 @@ from tweeling.core.participation import (
     check_variant_edits,
 )
 from tweeling.core.people import STAFF, Principal
-from tweeling.core.timeaxis import from_text, parse_time, to_text, utc_now
+from tweeling.core.timeaxis import from_text, to_text, user_time_text, utc_now
 from tweeling.services import audit, comparisons, permissions, places
 from tweeling.services import scenarios as sc
 
@@ -70,8 +70,8 @@ def _check_round(
 ) -> dict[str, Any]:
     title = check_text(title, "title", MAX_TITLE)
     question = check_text(question, "question", MAX_QUESTION)
-    opens = to_text(parse_time(opens_at, what="opens_at"))
-    closes = to_text(parse_time(closes_at, what="closes_at"))
+    opens = user_time_text(opens_at, what="opens_at")
+    closes = user_time_text(closes_at, what="closes_at")
     if closes <= opens:
         raise InputError("a round closes after it opens", field="closes_at")
     if not isinstance(alternatives, list) or not 1 <= len(alternatives) <= 10:
@@ -369,6 +369,16 @@ def _check_place(store, scenario: str | None, geometry, obj: str | None) -> None
             raise InputError(f"no object {obj[:100]!r} in this scenario", field="object")
 
 
+def _visible_comment(store, p: Principal, comment_id: int) -> tuple[Comment, Round]:
+    """A comment the principal may see: its round visible to them and, if it is about a
+    scenario, that scenario too (a comment on someone's private variant is theirs)."""
+    c = store.rounds.comment(comment_id, viewer_id=p.person_id)
+    r = visible_round(store, p, c.round_id)
+    if c.scenario is not None and c.scenario not in _round_scenarios(store, p, r):
+        raise NotFoundError(f"no comment {comment_id}")
+    return c, r
+
+
 def add_comment(
     store,
     round_id: int,
@@ -436,8 +446,7 @@ def edit_comment(store, comment_id: int, body: str, theme: str | None = None) ->
     """The author changes their comment, within 15 minutes of writing it."""
     p = audit.current()
     _require_writer(p, "comment.write", "edit comments")
-    c = store.rounds.comment(comment_id)
-    r = visible_round(store, p, c.round_id)
+    c, r = _visible_comment(store, p, comment_id)
     if p.person_id is None or c.author_id != p.person_id:
         raise Denied("only its author edits a comment", 403)
     if c.hidden:
@@ -467,8 +476,7 @@ def moderate(store, comment_id: int, *, hide: bool, reason: str = "") -> Comment
     it again (planners, administrators)."""
     p = audit.current()
     _require_writer(p, "comment.moderate", "moderate comments")
-    c = store.rounds.comment(comment_id)
-    visible_round(store, p, c.round_id)
+    c, _ = _visible_comment(store, p, comment_id)
     reason = check_text(reason, "reason", MAX_REASON, required=hide)
     now = _now()
     with store.unit():
@@ -505,8 +513,7 @@ def support(store, comment_id: int, on: bool = True) -> Comment:
     _require_writer(p, "comment.write", "support comments")
     if p.person_id is None:
         raise Denied("supports are counted per person: sign in with an account", 403)
-    c = store.rounds.comment(comment_id)
-    r = visible_round(store, p, c.round_id)
+    c, r = _visible_comment(store, p, comment_id)
     _require_open(r, "supports are given")
     if c.hidden:
         raise NotFoundError(f"no comment {comment_id}")
