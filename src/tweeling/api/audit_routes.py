@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from tweeling.api import deps
 from tweeling.api import resource_support as rs
+from tweeling.core.audit import parse_anchor
 from tweeling.core.errors import InputError
 from tweeling.core.people import Principal
 from tweeling.core.timeaxis import user_time_text
@@ -97,11 +98,6 @@ def verify(
         list[str] | None, Query(description="SEQ:HASH copied from /audit/head earlier")
     ] = None,
 ) -> Response:
-    anchors = []
-    for a in anchor or []:
-        seq, _, digest = a.partition(":")
-        if not seq.isdigit() or len(digest) != 64:
-            raise InputError(f"anchor {a[:80]!r}: expected SEQ:HASH", field="anchor")
-        anchors.append((int(seq), digest.lower()))
+    anchors = [parse_anchor(a) for a in anchor or []]
     v = audit.verify(ws.store, anchors)
     return rs.reply({"ok": v.ok, "entries": v.entries, "head": v.head, "problems": v.problems})

@@ -233,8 +233,7 @@ def create_token(ws: deps.Twin, p: PersonOnly, body: Annotated[NewToken, Body()]
 def revoke_token(
     ws: deps.Twin, p: PersonOnly, token_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> Response:
-    if p.scope != "write":
-        raise Denied("this API token may only read (its scope is 'read')", 403)
+    access.require_write(p)
     accounts.revoke_token(ws.store, token_id, by=p.person)
     return Response(status_code=204)
 
@@ -252,7 +251,6 @@ def notifications(ws: deps.Twin, p: PersonOnly) -> Response:
 def notifications_read(ws: deps.Twin, p: PersonOnly) -> Response:
     from tweeling.core.timeaxis import to_text, utc_now
 
-    if p.scope != "write":
-        raise Denied("this API token may only read (its scope is 'read')", 403)
+    access.require_write(p)
     ws.store.rounds.mark_read(p.person_id, to_text(utc_now()))
     return Response(status_code=204)

@@ -107,17 +107,12 @@ def verify(
     twin: TwinOpt = None,
 ) -> None:
     """Check the hash chain: any changed, removed or inserted entry is found (exit 1)."""
-    from tweeling.core.errors import InputError
+    from tweeling.core.audit import parse_anchor
     from tweeling.services import audit
     from tweeling.services.workspace import open_workspace
 
     def body():
-        anchors = []
-        for a in anchor or []:
-            seq, _, digest = a.partition(":")
-            if not seq.isdigit() or len(digest) != 64:
-                raise InputError(f"--anchor {a!r}: expected SEQ:HASH")
-            anchors.append((int(seq), digest.lower()))
+        anchors = [parse_anchor(a, "--anchor") for a in anchor or []]
         with open_workspace(twin) as ws:
             v = audit.verify(ws.store, anchors)
         if v.ok:

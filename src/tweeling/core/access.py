@@ -78,10 +78,16 @@ def may(p: Principal, action: str) -> bool:
 def require(p: Principal, action: str, what: str = "") -> None:
     if p.role is None:
         raise Denied(f"sign in to {what or action}", 401)
-    if p.scope != "write" and not action.endswith(".read_all"):
-        raise Denied("this API token may only read (its scope is 'read')", 403)
+    if not action.endswith(".read_all"):
+        require_write(p)
     if not may(p, action):
         raise Denied(f"a {p.role.value} may not {what or action}", 403)
+
+
+def require_write(p: Principal) -> None:
+    """Refuse a change asked with a read-only API token (403)."""
+    if p.scope != "write":
+        raise Denied("this API token may only read (its scope is 'read')", 403)
 
 
 def can_read_twin(p: Principal, public: bool) -> bool:
@@ -168,8 +174,8 @@ def check_read(p: Principal, s: ScenarioAccess, public: bool) -> None:
 
 def check_edit(p: Principal, s: ScenarioAccess, public: bool) -> None:
     check_read(p, s, public)
-    if p.scope != "write" and p.role is not None:
-        raise Denied("this API token may only read (its scope is 'read')", 403)
+    if p.role is not None:
+        require_write(p)
     if s.baseline:
         raise Denied("the baseline changes only by importing its sources", 409)
     if not can_edit_scenario(p, s):

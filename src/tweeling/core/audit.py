@@ -16,11 +16,14 @@ audit head``) — which also catches someone who rewrites the whole chain.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from tweeling.core.errors import InputError
 
 GENESIS = "0" * 64  # the "previous hash" of the first entry
 
@@ -98,6 +101,14 @@ class Verification:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def parse_anchor(text: str, what: str = "anchor") -> tuple[int, str]:
+    """``SEQ:HASH`` (as ``tweeling audit head`` prints it) as (seq, hash)."""
+    seq, _, digest = str(text).partition(":")
+    if not seq.isdigit() or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+        raise InputError(f"{str(text)[:80]!r}: expected SEQ:HASH", field=what)
+    return int(seq), digest.lower()
 
 
 def verify_chain(

@@ -232,8 +232,7 @@ def _require_open(r: Round, what: str) -> None:
 def _require_writer(p: Principal, action: str, what: str) -> None:
     if not p.signed_in:
         raise Denied(f"sign in to {what}", 401)
-    if p.scope != "write":
-        raise Denied("this API token may only read (its scope is 'read')", 403)
+    access.require_write(p)
     access.require(p, action, what)
 
 
@@ -316,8 +315,7 @@ def set_variant_public(store, scenario: str, public: bool) -> None:
     s = permissions.readable(store, p, scenario)
     if not (p.role == access.ADMIN or (p.person_id is not None and p.person_id == s.owner_id)):
         raise Denied("only its author makes a variant public", 403)
-    if p.scope != "write":
-        raise Denied("this API token may only read (its scope is 'read')", 403)
+    access.require_write(p)
     with store.unit():
         store.rounds.set_variant_public(scenario, public)
         audit.record(

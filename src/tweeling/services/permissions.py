@@ -51,8 +51,7 @@ def runnable(store, p: Principal, ref: str | None) -> ScenarioAccess:
     if not access.can_run_models(p, s, twin_public(store)):
         if p.role is None:
             raise Denied("sign in to run models", 401)
-        if p.scope != "write":
-            raise Denied("this API token may only read (its scope is 'read')", 403)
+        access.require_write(p)
         raise Denied(f"you may not run models on scenario {s.name!r}", 403)
     return s
 
