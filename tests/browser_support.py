@@ -4,6 +4,7 @@ so MapLibre draws fill-extrusions without a GPU)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -100,3 +101,50 @@ def wait_until(page, expression: str, timeout: float = 30_000, arg=None) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout / 1000:g} s waiting for {expression}")
         page.wait_for_timeout(100)
+
+
+# ---------------------------------------------------------------------------- people
+
+# Known passwords for the demo's accounts on a test's copy (the demo generates them).
+PASSWORDS = {name: f"browser-test-{name}-2024" for name in ("beheer", "planner", "anna", "bram")}
+
+
+def set_passwords(twin: Path, passwords: dict[str, str] | None = None) -> None:
+    """Give the accounts of a demo copy known passwords, as an administrator would with
+    ``tweeling user password NAME --password-stdin``."""
+    from tweeling.services import accounts
+    from tweeling.services.workspace import open_workspace
+
+    with open_workspace(twin) as ws:
+        for name, password in (passwords or PASSWORDS).items():
+            accounts.set_password(ws.store, name, password)
+
+
+@contextlib.contextmanager
+def api_client(url: str, username: str | None = None, password: str | None = None):
+    """An HTTP client of the twin, signed in as ``username`` (session cookie, and the CSRF
+    token sent with every change as a browser does) or anonymous."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        if username is not None:
+            r = client.post(
+                "/auth/login",
+                json={"username": username, "password": password or PASSWORDS[username]},
+            )
+            r.raise_for_status()
+            client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        yield client
+
+
+def sign_in(page, username: str, password: str | None = None) -> None:
+    """Sign in through the viewer's own dialog, as a person does, and wait until the viewer
+    shows what this person may see."""
+    page.locator("#sign-in-open").click()
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(password or PASSWORDS[username])
+    page.locator("#sign-in-submit").click()
+    wait_until(page, "(u) => document.body.dataset.shownFor === u", arg=username)
+
+
+def sign_out(page) -> None:
+    page.locator("#sign-out").click()
+    wait_until(page, "document.body.dataset.shownFor === ''")

@@ -246,3 +246,25 @@ def test_user_text_is_escaped_in_html_pages(world, client):
     assert "<img src=x" not in page.text
     csp = page.headers["content-security-policy"]  # and were one missed, nothing could run
     assert "default-src 'none'" in csp and "script-src" not in csp
+
+
+def test_many_people_at_once_get_answers_not_server_errors(world):
+    """Overlapping requests, as a browser makes them, on the real server: every route that
+    reads the twin answers from its own thread's connection (a sync dependency once handed
+    one thread's SQLite connection to another: 500s under load)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.browser_support import Server
+
+    srv = Server(world["root"])
+    urls = ["/rounds", "/scenarios", "/rounds/1/comments", "/auth/me", "/collections",
+            "/scenarios/open-plan", "/audit?limit=5", "/runs"] * 12  # fmt: skip
+    try:
+        with httpx.Client(base_url=srv.url, headers=auth(world, "piet"), timeout=30) as c:
+            with ThreadPoolExecutor(16) as pool:
+                codes = list(pool.map(lambda u: c.get(u).status_code, urls))
+    finally:
+        srv.stop()
+    assert codes == [200] * len(urls), sorted(set(codes))

@@ -1,7 +1,9 @@
 """The web viewer in real Chromium over the Delft demo twin: buildings are drawn (pixels, not
 only DOM), scenarios switch, a building's information opens with its findings, the layer
 list and languages work, and drawing a building block makes a draft scenario whose road
-noise is computed again. Screenshots go to test-artifacts/."""
+noise is computed again. The demo has accounts: what only the staff may see (shared
+scenarios, drafts, drawing) is seen after signing in as the planner through the viewer's
+own sign-in dialog. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -12,7 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_support import CHROMIUM_FLAGS, Server, chromium_path, shot, wait_until
+from tests.browser_support import (
+    CHROMIUM_FLAGS,
+    Server,
+    api_client,
+    chromium_path,
+    set_passwords,
+    shot,
+    sign_in,
+    wait_until,
+)
 from tests.conftest import copy_demo
 
 pytestmark = pytest.mark.slow
@@ -38,7 +49,9 @@ CENTRE_ON = """(id) => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_master):
-    srv = Server(copy_demo(tmp_path_factory, demo_master))
+    twin = copy_demo(tmp_path_factory, demo_master)
+    set_passwords(twin)
+    srv = Server(twin)
     yield srv
     srv.stop()
 
@@ -70,6 +83,14 @@ def page(browser, server):
     assert not [e for e in errors if "204" not in e], errors
 
 
+@pytest.fixture
+def planner(page):
+    """The viewer, signed in as the demo's planner (shared scenarios, drafts, drawing)."""
+    sign_in(page, "planner")
+    idle(page)
+    return page
+
+
 def idle(page) -> None:
     wait_until(page, MAP_IDLE, timeout=60_000)
     page.wait_for_timeout(300)  # one more frame after the last tile
@@ -98,7 +119,7 @@ def test_buildings_are_drawn_in_3d(page):
     assert changed_share(with_buildings, canvas_pixels(page)) < 0.01
 
 
-def test_scenario_switch_shows_the_scenarios_buildings(page):
+def test_scenario_switch_shows_the_scenarios_buildings(page, planner):
     assert page.evaluate(HEIGHT_OF, TALLER) == pytest.approx(6.17)
     before = canvas_pixels(page)
     page.select_option("#scenario", "example-taller-building")
@@ -113,7 +134,7 @@ def test_scenario_switch_shows_the_scenarios_buildings(page):
     assert "overschrijdt" in first
 
 
-def test_click_a_building_shows_attributes_results_and_findings(page):
+def test_click_a_building_shows_attributes_results_and_findings(page, planner):
     page.select_option("#scenario", "example-taller-building")
     wait_until(page, "document.querySelectorAll('#findings li').length > 0")
     page.evaluate("window.tweelingMap.jumpTo({pitch: 0, bearing: 0, zoom: 18.5})")
@@ -154,7 +175,7 @@ def test_layer_list_language_and_labels(page):
     wait_until(page, "document.querySelector('#scenario').value !== 'baseline'")
 
 
-def test_draw_a_building_block_makes_a_draft_and_reruns_road_noise(page, server):
+def test_draw_a_building_block_makes_a_draft_and_reruns_road_noise(page, planner, server):
     page.evaluate("window.tweelingMap.jumpTo({pitch: 0, bearing: 0, zoom: 18})")
     idle(page)
     page.get_by_role("button", name="Bouwblok tekenen").click()
@@ -176,12 +197,14 @@ def test_draw_a_building_block_makes_a_draft_and_reruns_road_noise(page, server)
     assert draft.startswith("concept-")
     idle(page)
     shot(page, "viewer-draft-block")
-    # the API holds the draft with the drawn block, and a road-noise run of it
-    diff = httpx.get(f"{server.url}/scenarios/{draft}/diff").json()
+    # the API holds the planner's draft with the drawn block, and a road-noise run of it;
+    # to others the draft does not exist
+    with api_client(server.url, "planner") as api:
+        diff = api.get(f"/scenarios/{draft}/diff").json()
+        runs = api.get("/runs", params={"scenario": draft}).json()["runs"]
     assert "buildings" in str(diff)
-    runs = httpx.get(f"{server.url}/runs", params={"scenario": draft}).json()
-    runs = runs["runs"] if isinstance(runs, dict) else runs
     assert any(r["model"] == "road-noise" for r in runs)
+    assert httpx.get(f"{server.url}/scenarios/{draft}").status_code == 404
     # its noise map is shown as an overlay with a legend
     assert page.locator("#overlay").input_value().endswith("/lden")
     assert page.locator("#overlay-legend .item").count() >= 3
@@ -218,7 +241,7 @@ def mapwrap_pixels(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
 
 
-def test_swipe_compares_the_scenario_with_the_current_situation(page):
+def test_swipe_compares_the_scenario_with_the_current_situation(page, planner):
     page.select_option("#scenario", "example-taller-building")
     page.evaluate("window.tweelingMap.jumpTo({zoom: 18, pitch: 60})")
     page.evaluate(CENTRE_ON, TALLER)
@@ -262,7 +285,7 @@ def test_buildings_coloured_by_facade_noise_with_a_legend(page):
     assert coloured["value"] == pytest.approx(65.52, abs=0.01)  # facades.json of the run
 
 
-def test_charts_compare_scenarios_on_an_indicator(page):
+def test_charts_compare_scenarios_on_an_indicator(page, planner):
     wait_until(page, "document.querySelectorAll('#indicator option').length > 0")
     rows = page.locator("#chart-table tr")
     assert rows.count() == page.locator("#scenario option").count()  # one bar per scenario
@@ -282,7 +305,7 @@ def test_charts_compare_scenarios_on_an_indicator(page):
     assert blue > 0.01  # bars drawn in the chart, not only the table
 
 
-def test_click_on_the_street_tells_what_the_scenario_means_there(page):
+def test_click_on_the_street_tells_what_the_scenario_means_there(page, planner):
     page.select_option("#scenario", "example-traffic-calming")
     wait_until(page, "document.querySelector('#overlay').options.length > 1")
     page.evaluate("window.tweelingMap.jumpTo({center: [4.36745, 52.01220], zoom: 18, pitch: 0})")
@@ -295,7 +318,7 @@ def test_click_on_the_street_tells_what_the_scenario_means_there(page):
     assert "road-noise" in text and "Regels die hier gelden" in text
 
 
-def test_place_a_turbine_from_the_keyboard_and_run_the_wind_model(page, server):
+def test_place_a_turbine_from_the_keyboard_and_run_the_wind_model(page, planner, server):
     page.evaluate("window.tweelingMap.jumpTo({center: [4.3725, 52.0035], zoom: 15})")
     idle(page)
     page.get_by_role("button", name="Windturbine plaatsen").focus()
@@ -309,7 +332,8 @@ def test_place_a_turbine_from_the_keyboard_and_run_the_wind_model(page, server):
     assert page.locator("#draw-status").inner_text().startswith("Klaar:")
     draft = page.locator("#scenario").input_value()
     assert draft.startswith("concept-")
-    runs = httpx.get(f"{server.url}/runs", params={"scenario": draft}).json()["runs"]
+    with api_client(server.url, "planner") as api:
+        runs = api.get("/runs", params={"scenario": draft}).json()["runs"]
     assert [r["model"] for r in runs] == ["wind-turbines"]
     idle(page)
     shot(page, "viewer-draft-turbine")
@@ -334,7 +358,7 @@ def test_api_docs_and_html_pages_load_nothing_from_elsewhere(browser, server):
     assert hosts <= {"127.0.0.1"}, hosts
 
 
-def test_search_a_place_and_a_coordinate(page):
+def test_search_a_place_and_a_coordinate(page, planner):
     page.fill("#search", "Delft")
     page.get_by_role("button", name="Zoek").click()
     wait_until(page, "document.querySelectorAll('#search-results button').length > 0")

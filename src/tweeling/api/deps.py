@@ -55,7 +55,27 @@ def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-Twin = Annotated[Workspace, Depends(twin)]
+class _ThreadsTwin:
+    """The twin's workspace of whichever thread uses it.
+
+    FastAPI may solve a sync dependency in one pool thread and run the endpoint in another;
+    a SQLite connection belongs to the thread that opened it. So the dependency hands out
+    this proxy, which looks up the calling thread's workspace at every use."""
+
+    __slots__ = ("_twins",)
+
+    def __init__(self, twins):
+        self._twins = twins
+
+    def __getattr__(self, name: str):
+        return getattr(self._twins.get(), name)
+
+
+async def _twin_proxy(request: Request) -> Workspace:
+    return _ThreadsTwin(request.app.state.twins)  # type: ignore[return-value]
+
+
+Twin = Annotated[Workspace, Depends(_twin_proxy)]
 BaseUrl = Annotated[str, Depends(base_url)]
 
 

@@ -62,7 +62,9 @@ class AllowedEdit:
             raise InputError("kind is add, modify or remove, and a layer is named", field=where)
         fields = d.get("fields") or []
         lower = d.get("lower_only") or []
-        if not all(isinstance(x, str) for x in [*fields, *lower]):
+        if not (isinstance(fields, list) and isinstance(lower, list)) or not all(
+            isinstance(x, str) for x in [*fields, *lower]
+        ):
             raise InputError("fields and lower_only are lists of attribute names", field=where)
         title = d.get("title") or ""
         if not isinstance(title, str) or len(title) > MAX_TITLE:

@@ -77,8 +77,11 @@ def _check_round(
     if not isinstance(alternatives, list) or not 1 <= len(alternatives) <= 10:
         raise InputError("name 1 to 10 published scenarios", field="alternatives")
     for name in alternatives:
-        if not isinstance(name, str):
-            raise InputError("scenario names are text", field="alternatives")
+        if not isinstance(name, str) or "@" in name:
+            raise InputError(
+                "name published scenarios (a round follows the scenario, not a frozen version)",
+                field="alternatives",
+            )
         info = store.scenarios.info(name)
         if info.status not in access.PUBLISHED:
             raise InputError(

@@ -1,19 +1,40 @@
 // Thin client of the twin's HTTP API (same origin). Problems (RFC 9457) become Errors
-// carrying the server's detail, so the viewer can say what went wrong.
+// carrying the server's detail, so the viewer can say what went wrong. The session cookie
+// goes with every request (same origin); every change also carries the session's CSRF token
+// in X-CSRF-Token, as the server asks of a signed-in browser.
+let csrf = null;
+
+/** The CSRF token of the session (from GET /auth/me or the sign-in answer). */
+export function setCsrf(token) {
+  csrf = token || null;
+}
+
 export async function getJSON(path, params = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: { Accept: "application/json" } });
   return parse(res, url);
 }
 
-export async function postJSON(path, body, headers = {}) {
+/** A change: POST, PUT, PATCH or DELETE with a JSON body (or none). */
+export async function send(method, path, body, headers = {}) {
+  const h = { Accept: "application/json", ...headers };
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  if (csrf) h["X-CSRF-Token"] = csrf;
   const res = await fetch(new URL(path, location.origin), {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json", ...headers },
-    body: JSON.stringify(body),
+    method,
+    headers: h,
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   return parse(res, path);
+}
+
+export function postJSON(path, body, headers = {}) {
+  return send("POST", path, body, headers);
+}
+
+export function putJSON(path, body, headers = {}) {
+  return send("PUT", path, body, headers);
 }
 
 async function parse(res, url) {
@@ -35,4 +56,9 @@ async function parse(res, url) {
 /** The scenario query parameter for a view: nothing for the baseline. */
 export function scenarioParam(scenario) {
   return scenario && scenario !== "baseline" ? scenario : undefined;
+}
+
+/** A path segment from a name (scenario names, ids). */
+export function seg(name) {
+  return encodeURIComponent(String(name));
 }

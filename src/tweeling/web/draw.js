@@ -4,13 +4,14 @@
 // parameters of that model's latest run, so the draft compares like for like.
 import { getJSON, postJSON } from "./api.js";
 import { t } from "./i18n.js";
+import { releaseMap, takeMap } from "./mapmode.js";
 
 const $ = (id) => document.getElementById(id);
 const DRAFT_PREFIX = "concept-";
 
 // Illustrative turbine (a 4–4.5 MW class machine with round-number octave sound power, the
 // same values as examples/scenarios/wind-turbines.yaml): not the data of a real type.
-const TURBINE = {
+export const TURBINE = {
   name: "Concept turbine",
   turbine_type: "illustrative 4.2 MW class, 126 m rotor",
   hub_height_m: 125.0,
@@ -71,6 +72,7 @@ export class Drawing {
 
   begin(mode) {
     this.end();
+    takeMap(this);
     this.mode = mode;
     this.points = [];
     $(mode === "turbine" ? "draw-turbine" : "draw-block").setAttribute("aria-pressed", "true");
@@ -79,7 +81,12 @@ export class Drawing {
     this.status(t(mode === "turbine" ? "clickTurbine" : "clickBlock"));
   }
 
+  stop() {
+    this.end();
+  }
+
   end() {
+    releaseMap(this);
     this.mode = null;
     this.points = [];
     for (const id of ["draw-turbine", "draw-block"]) $(id).setAttribute("aria-pressed", "false");
@@ -165,31 +172,39 @@ export class Drawing {
   }
 
   async rerun(model, draft) {
-    const { data } = await getJSON("/runs", { model });
-    const runs = (Array.isArray(data) ? data : data.runs).filter((r) => r.model === model);
-    runs.sort((a, b) => String(b.started_at).localeCompare(String(a.started_at)));
-    const last = runs[0] ? (await getJSON(`/runs/${runs[0].id}`)).data : null;
-    const inputs = { ...(last?.parameters ?? {}), scenario: draft };
-    if (last?.extent) inputs.extent = last.extent;
-    this.status(`${t("running")}: ${model}…`);
-    const { res } = await postJSON(`/processes/${model}/execution`, { inputs }, { Prefer: "respond-async" });
-    const job = res.headers.get("Location");
-    for (;;) {
-      await new Promise((ok) => setTimeout(ok, 500));
-      const { data: st } = await getJSON(job);
-      if (st.status === "successful") break;
-      if (st.status === "failed" || st.status === "dismissed") throw new Error(`${t("runFailed")}: ${st.message ?? ""}`);
-      this.status(`${t("running")}: ${model} ${Math.round(st.progress ?? 0)} %`);
-    }
-    await this.state.results.load(draft);
-    const overlay = $("overlay");
-    const lden = [...overlay.options].find((o) => o.text.startsWith(model) && o.value.endsWith("/lden"));
-    if (lden) {
-      overlay.value = lden.value;
-      await this.state.results.showOverlay();
-    }
-    await this.state.findings.load(draft);
-    this.state.charts.load().catch(() => {});
+    await runModel(this.state, model, draft, { status: (text) => this.status(text) });
     this.status(t("runDone"));
   }
+}
+
+/** Run a model again on a scenario as an OGC API Processes job, with the parameters and
+ * extent of that model's latest run on ``like`` (a variant's alternative) or else its latest
+ * run anywhere, so that the scenario compares like for like; then show its results. */
+export async function runModel(state, model, scenario, { status = () => {}, like = null } = {}) {
+  const { data } = await getJSON("/runs", { model });
+  const runs = (Array.isArray(data) ? data : data.runs).filter((r) => r.model === model);
+  runs.sort((a, b) => Number((b.scenario ?? "baseline") === like) - Number((a.scenario ?? "baseline") === like) || String(b.started_at).localeCompare(String(a.started_at)));
+  const last = runs[0] ? (await getJSON(`/runs/${runs[0].id}`)).data : null;
+  const inputs = { ...(last?.parameters ?? {}), scenario };
+  if (last?.extent) inputs.extent = last.extent;
+  status(`${t("running")}: ${model}…`);
+  const { res } = await postJSON(`/processes/${model}/execution`, { inputs }, { Prefer: "respond-async" });
+  const job = res.headers.get("Location");
+  for (;;) {
+    await new Promise((ok) => setTimeout(ok, 500));
+    const { data: st } = await getJSON(job);
+    if (st.status === "successful") break;
+    if (st.status === "failed" || st.status === "dismissed") throw new Error(`${t("runFailed")}: ${st.message ?? ""}`);
+    status(`${t("running")}: ${model} ${Math.round(st.progress ?? 0)} %`);
+  }
+  if (state.scenario !== scenario) return;
+  await state.results.load(scenario);
+  const overlay = document.getElementById("overlay");
+  const lden = [...overlay.options].find((o) => o.text.startsWith(model) && o.value.endsWith("/lden"));
+  if (lden) {
+    overlay.value = lden.value;
+    await state.results.showOverlay();
+  }
+  await state.findings.load(scenario);
+  state.charts.load().catch(() => {});
 }
