@@ -262,9 +262,9 @@ def test_many_people_at_once_get_answers_not_server_errors(world):
     urls = ["/rounds", "/scenarios", "/rounds/1/comments", "/auth/me", "/collections",
             "/scenarios/open-plan", "/audit?limit=5", "/runs"] * 12  # fmt: skip
     try:
-        with httpx.Client(base_url=srv.url, headers=auth(world, "piet"), timeout=30) as c:
-            with ThreadPoolExecutor(16) as pool:
-                codes = list(pool.map(lambda u: c.get(u).status_code, urls))
+        client = httpx.Client(base_url=srv.url, headers=auth(world, "piet"), timeout=30)
+        with client as c, ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda u: c.get(u).status_code, urls))
     finally:
         srv.stop()
     assert codes == [200] * len(urls), sorted(set(codes))
