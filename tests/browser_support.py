@@ -141,6 +141,11 @@ def sign_in(page, username: str, password: str | None = None) -> None:
     page.locator("#sign-in-open").click()
     page.locator("#username").fill(username)
     page.locator("#password").fill(password or PASSWORDS[username])
+    # the password can be shown to check it (ASVS V2.1.12), and is hidden again
+    page.locator("#show-password").check()
+    assert page.locator("#password").get_attribute("type") == "text"
+    page.locator("#show-password").uncheck()
+    assert page.locator("#password").get_attribute("type") == "password"
     page.locator("#sign-in-submit").click()
     wait_until(page, "(u) => document.body.dataset.shownFor === u", arg=username)
 

@@ -19,6 +19,10 @@ export class Auth {
     this.waiting = null; // resolves when someone signs in (a twin that is not public)
     $("sign-in-open").addEventListener("click", () => this.openSignIn());
     $("sign-in-cancel").addEventListener("click", () => $("sign-in").close());
+    // see what you typed (OWASP ASVS V2.1.12)
+    $("show-password").addEventListener("change", (e) => {
+      $("password").type = e.target.checked ? "text" : "password";
+    });
     $("sign-in-form").addEventListener("submit", (e) => {
       e.preventDefault();
       this.signIn().catch((err) => this.message(err.message));
@@ -117,6 +121,8 @@ export class Auth {
     } finally {
       $("sign-in-submit").disabled = false;
       $("password").value = "";
+      $("password").type = "password";
+      $("show-password").checked = false;
     }
     $("sign-in").close();
     await this.load();
