@@ -18,7 +18,11 @@ def scenario_list(console: Console, infos: list[ScenarioInfo]) -> None:
         console.print("No scenarios yet; create one with 'tweeling scenario create NAME'.")
         return
     table = Table(title="Scenarios")
-    for col in ("scenario", "built on", "status", "interventions", "frozen", "updated", "note"):
+    # names are never cut short (they are what people type next); other columns give way
+    widest = min(64, max(len(i.name) for i in infos))
+    table.add_column("scenario", no_wrap=True, min_width=widest)
+    table.add_column("built on", overflow="fold")
+    for col in ("status", "interventions", "frozen", "updated", "note"):
         table.add_column(col)
     for i in infos:
         table.add_row(
