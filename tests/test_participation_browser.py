@@ -35,7 +35,7 @@ TALLER = "b31bc4dc2-00ba-11e6-b420-2bdcc4ab5d7f"  # a building in the demo's cen
 MAP_IDLE = "window.tweelingMap?.loaded() && window.tweelingMap.areTilesLoaded()"
 CENTRE_ON = """(id) => {
   const m = window.tweelingMap;
-  const f = m.querySourceFeatures('buildings',
+  const f = m.querySourceFeatures('twin',
     {sourceLayer: 'buildings', filter: ['==', ['get', 'id'], id]})[0];
   const g = f.geometry;
   const ring = (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).slice(0, -1);

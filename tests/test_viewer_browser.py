@@ -30,13 +30,13 @@ pytestmark = pytest.mark.slow
 TALLER = "b31bc4dc2-00ba-11e6-b420-2bdcc4ab5d7f"  # 6.17 m, 24 m in example-taller-building
 MAP_IDLE = "window.tweelingMap?.loaded() && window.tweelingMap.areTilesLoaded()"
 HEIGHT_OF = """(id) => {
-  const fs = window.tweelingMap.querySourceFeatures('buildings',
+  const fs = window.tweelingMap.querySourceFeatures('twin',
     {sourceLayer: 'buildings', filter: ['==', ['get', 'id'], id]});
   return fs.length ? fs[0].properties.height_m : null;
 }"""
 CENTRE_ON = """(id) => {
   const m = window.tweelingMap;
-  const f = m.querySourceFeatures('buildings',
+  const f = m.querySourceFeatures('twin',
     {sourceLayer: 'buildings', filter: ['==', ['get', 'id'], id]})[0];
   const g = f.geometry;
   const ring = (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).slice(0, -1);
@@ -279,7 +279,7 @@ def test_buildings_coloured_by_facade_noise_with_a_legend(page):
     shot(page, "viewer-coloured-by-lden")
     assert changed_share(before, canvas_pixels(page)) > 0.02  # buildings took colours
     coloured = page.evaluate(
-        f"window.tweelingMap.getFeatureState({{source: 'buildings', sourceLayer: 'buildings', "
+        f"window.tweelingMap.getFeatureState({{source: 'twin', sourceLayer: 'buildings', "
         f"id: '{TALLER}'}})"
     )
     assert coloured["value"] == pytest.approx(65.52, abs=0.01)  # facades.json of the run
@@ -338,7 +338,7 @@ def test_place_a_turbine_from_the_keyboard_and_run_the_wind_model(page, planner,
     idle(page)
     shot(page, "viewer-draft-turbine")
     turbines = page.evaluate(
-        "window.tweelingMap.querySourceFeatures('wind_turbines', "
+        "window.tweelingMap.querySourceFeatures('twin', "
         "{sourceLayer: 'wind_turbines'}).length"
     )
     assert turbines >= 1  # the placed turbine is drawn from the draft's tiles

@@ -2,6 +2,7 @@
 // per-building values (e.g. facade Lden) as building colours, through feature state.
 import { getJSON } from "./api.js";
 import { t } from "./i18n.js";
+import { sourceOf } from "./mapstyle.js";
 
 const $ = (id) => document.getElementById(id);
 const RAMP = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"]; // ColorBrewer YlGnBu 5
@@ -129,7 +130,8 @@ export class Results {
 
   async colourBuildings() {
     const map = this.map;
-    if (map.getSource("buildings")) map.removeFeatureState({ source: "buildings", sourceLayer: "buildings" });
+    const src = sourceOf("buildings");
+    if (map.getSource(src)) map.removeFeatureState({ source: src, sourceLayer: "buildings" });
     $("colour-legend").replaceChildren();
     const key = $("colour-by").value;
     if (!key || !this.objects[key]) return;
@@ -139,7 +141,7 @@ export class Results {
       const v = row[field];
       if (typeof v !== "number") continue;
       const colour = classOf(legend, v);
-      if (colour) map.setFeatureState({ source: "buildings", sourceLayer: "buildings", id: row.id ?? id }, { colour, value: v });
+      if (colour) map.setFeatureState({ source: src, sourceLayer: "buildings", id: row.id ?? id }, { colour, value: v });
     }
     legendHTML($("colour-legend"), legend, field.endsWith("_db") ? "dB" : "", field);
   }
