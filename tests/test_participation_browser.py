@@ -84,6 +84,11 @@ class Viewer:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.dialogs: list[str] = []
+        self.failed: list[str] = []  # which requests failed: the console does not say
+        self.page.on(
+            "response",
+            lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"),
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -107,7 +112,7 @@ class Viewer:
     def close(self) -> None:
         self.context.close()
         # a 204 (empty tile) is not an error; anything else in the console is
-        assert not [e for e in self.errors if "204" not in e], self.errors
+        assert not [e for e in self.errors if "204" not in e], (self.errors, self.failed)
         assert not self.dialogs, self.dialogs
 
 

@@ -5,6 +5,12 @@ nearby and its findings for those objects.
 Results come from each side's up-to-date runs (:func:`results.current_runs`): grids are
 sampled in the cell holding the point; per-object outputs give the rows of the buildings
 at the point. The norms are those at the buildings' footprints, else at the point.
+
+What does not depend on the point is kept between calls (bounded caches shared by the
+server's threads): the rule book, per state of the norms and zoning layers; a scenario's
+findings, per state of the scenario (:func:`results.view_state`), of the rule book and of
+its runs; the buildings' rows of a run's per-object output, per output file (runs never
+change once written).
 """
 
 from __future__ import annotations
@@ -15,14 +21,20 @@ from typing import Any
 
 import shapely
 
-from tweeling.core.rules import Norm
+from tweeling.core.errors import InputError
+from tweeling.core.rules import NORMS_LAYER, Norm
 from tweeling.services import results
-from tweeling.services.results import BASELINE
-from tweeling.services.rules import BUILDINGS, applies_here, checked
+from tweeling.services.results import BASELINE, LRU
+from tweeling.services.rules import BUILDINGS, ZONING_LAYER, RuleBook, checked, rule_book
 from tweeling.store.base import InterventionRecord, StoredFeature
 from tweeling.store.geopackage import GeoPackageStore
 
 NEARBY_M = 100.0
+ROWS_CACHE_BYTES = 128 << 20  # buildings' rows of per-object outputs (estimated)
+FINDINGS_CACHE_BYTES = 64 << 20  # scenarios' findings (estimated: 2 kB per finding)
+_BOOKS = LRU(1 << 62, 4)  # rule books: one per twin and state of its norms
+_FINDINGS = LRU(FINDINGS_CACHE_BYTES, 256)
+_ROWS = LRU(ROWS_CACHE_BYTES, 1024)
 
 
 @dataclass
@@ -64,20 +76,52 @@ def here(
             if f.geometry is not None and f.geometry.intersects(point)
         ]
     where = shapely.union_all([b.geometry for b in buildings]) if buildings else point
-    norms = applies_here(store, where, on)
+    if where is None or where.is_empty:  # as rules.applies_here
+        raise InputError("no location given", field="location")
+    book_key, book = _rule_book(store)
+    norms = book.at(where, on)
     values = _results(store, scenario, x, y, [b.id for b in buildings])
     nearby = [] if view.is_baseline_head else _nearby(store, view, point, radius_m)
     place = Place(x, y, scenario, on, buildings, norms, values, nearby)
     if not view.is_baseline_head:
         objects = {f"{BUILDINGS}/{b.id}" for b in buildings}
         objects |= {f"{n.record.layer}/{n.record.object_id}" for n in nearby if n.record.object_id}
-        record, _ = checked(store, scenario, on)
         place.findings = [
             f
-            for f in record.findings
+            for f in _findings(store, scenario, view, on, book_key)
             if f["object"] in objects or f["object"] == f"scenario {scenario}"
         ]
     return place
+
+
+def _rule_book(store: GeoPackageStore) -> tuple[tuple, RuleBook]:
+    """The twin's rule book (rules.rule_book), kept while the baseline's norms and zoning
+    plans are unchanged; with the key it is kept under."""
+    baseline = store.view(None)
+    present = set(store.vector_layers())
+    key = (
+        str(store.path),
+        store.scenarios.info(BASELINE).created_at,
+        tuple(
+            (layer, layer in present and store.layer_stamp(layer, baseline))
+            for layer in (NORMS_LAYER, ZONING_LAYER)
+        ),
+    )
+    return key, _BOOKS.get_or_make(key, lambda: rule_book(store))
+
+
+def _findings(store: GeoPackageStore, scenario: str, view, on: date, book_key: tuple) -> list:
+    """The scenario's findings on a date (rules.checked: stored ones while valid, else
+    computed and stored), kept while the scenario, the rule book and its runs are
+    unchanged — what decides whether stored findings are still valid."""
+    runs = tuple(sorted(r.id for r in store.runs() if r.scenario == scenario))
+    key = (scenario, on, results.view_state(store, view), book_key, runs)
+    found = _FINDINGS.get_or_make(
+        key,
+        lambda: tuple(checked(store, scenario, on)[0].findings),
+        lambda findings: 200 + 2000 * len(findings),
+    )
+    return list(found)
 
 
 def _results(store, scenario: str, x: float, y: float, building_ids: list[str]) -> list[dict]:
@@ -124,12 +168,21 @@ def _sample(store, run, name: str, x: float, y: float) -> float | None:
 
 
 def _rows(store, run, name: str) -> dict[tuple[str, str], dict[str, Any]]:
-    return {
-        (r.get("layer"), str(r.get("id"))): {
-            k: v for k, v in r.items() if k not in ("layer", "id") and v is not None
+    """The buildings' rows of a per-object output, by (layer, id) (only buildings are
+    looked up here); kept per output file."""
+    path, _ = results.output_file(store, run, name)
+    key = results.file_key(path)
+
+    def read() -> dict[tuple[str, str], dict[str, Any]]:
+        return {
+            (r.get("layer"), str(r.get("id"))): {
+                k: v for k, v in r.items() if k not in ("layer", "id") and v is not None
+            }
+            for r in results.object_rows(store, run, name)
+            if r.get("layer") == BUILDINGS
         }
-        for r in results.object_rows(store, run, name)
-    }
+
+    return _ROWS.get_or_make(key, read, lambda rows: 200 + 400 * len(rows))
 
 
 def _entry(model, output, obj, key, unit, runs, vals) -> dict[str, Any]:

@@ -4,11 +4,20 @@ indicators, and which run of a model is up to date for a scenario.
 A run's files live in ``runs/<id>/`` (written by :mod:`tweeling.services.runs`): GeoTIFF
 grids in RD New, per-object JSON rows ``{"layer", "id", <fields>}`` and ``indicators.json``.
 Every path handed out here is one the run recorded, inside its own folder.
+
+A run never changes once written, so what is read from its files can be kept: grids are
+cached (read-only arrays) keyed by their file (path, inode, size, modification time), in a
+least-recently-used cache bounded in bytes (:data:`GRID_CACHE_BYTES`) and shared by the
+server's threads. Which run is up to date (:func:`current_runs`) is kept per
+:func:`view_state` of the scenario and the runs recorded for it.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +30,8 @@ from tweeling.store.base import RunRecord
 from tweeling.store.geopackage import GeoPackageStore
 
 BASELINE = "baseline"
+GRID_CACHE_BYTES = 256 << 20  # grids kept in memory, shared by the threads of a process
+CURRENT_CACHE_ENTRIES = 512  # (scenario state, runs) -> the up-to-date run per model
 _RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _OUTPUT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 MEDIA_TYPES = {".tif": "image/tiff", ".json": "application/json", ".csv": "text/csv"}
@@ -94,11 +105,97 @@ def output_file(store: GeoPackageStore, run: RunRecord, name: str) -> tuple[Path
     return path, MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
 
 
+class LRU:
+    """Values that never change for their key, least recently used first out, bounded in
+    (estimated) bytes and in entries; safe to share between threads."""
+
+    def __init__(self, max_bytes: int, max_items: int):
+        self.max_bytes = max_bytes
+        self.max_items = max_items
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._making: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Hashable, value: Any, size: int = 1) -> None:
+        if size > self.max_bytes // 2:
+            return  # too large to keep: read each time, as without a cache
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._items and (
+                self._bytes > self.max_bytes or len(self._items) > self.max_items
+            ):
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+
+    def get_or_make(
+        self, key: Hashable, make: Callable[[], Any], size: Callable[[Any], int] = lambda v: 1
+    ) -> Any:
+        """The value of ``key``, made by ``make`` when missing: by one thread at a time per
+        key (the others wait for it instead of making it too)."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            making = self._making.setdefault(key, threading.Lock())
+        try:
+            with making:
+                found = self.get(key)
+                if found is None:
+                    found = make()
+                    self.put(key, found, size(found))
+        finally:
+            with self._lock:
+                self._making.pop(key, None)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+_GRIDS = LRU(GRID_CACHE_BYTES, 4096)
+
+
+def file_key(path: Path) -> tuple:
+    """A file's identity for caches: a file written again (or a twin made again at the
+    same path) gets another key."""
+    st = path.stat()
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def grid(store: GeoPackageStore, run: RunRecord, name: str) -> GridData:
+    """A grid output of a run (cached; its values are read-only)."""
     if (run.outputs.get(name) or {}).get("kind") != "grid":
         raise NotFoundError(f"run {run.id} has no grid output {name!r}")
     path, _ = output_file(store, run, name)
-    return read_grid(path)
+
+    def read() -> GridData:
+        g = read_grid(path)
+        g.values.setflags(write=False)  # shared by every caller: nobody may change it
+        return g
+
+    return _GRIDS.get_or_make(file_key(path), read, lambda g: g.values.nbytes + 200)
 
 
 def read_grid(path: Path) -> GridData:
@@ -147,20 +244,57 @@ def indicators(store: GeoPackageStore, run: RunRecord) -> dict[str, dict[str, An
 # ------------------------------------------------------------------ up-to-date runs
 
 
+def view_state(store: GeoPackageStore, view) -> tuple:
+    """A key that changes whenever what ``view`` shows may have changed (caches key on
+    it): the twin (its file and when its baseline was made), its area, the view's levels
+    and, per layer (vector and raster), the store's ``layer_stamp`` — which moves with every
+    import that changes the layer and every edit of a scenario in the view (parameters
+    included). Cheap: a few small queries."""
+    return (
+        str(store.path),
+        store.scenarios.info(BASELINE).created_at,
+        store.area_of_interest(),
+        view.ref,
+        view.levels,
+        tuple((name, store.layer_stamp(name, view)) for name in store.layer_names()),
+    )
+
+
+_CURRENT = LRU(1 << 62, CURRENT_CACHE_ENTRIES)
+
+
 def current_runs(store: GeoPackageStore, ref: str) -> dict[str, RunRecord]:
     """Per model, the latest run on scenario ``ref`` (``baseline``, NAME or NAME@LABEL)
     whose input hashes equal what the scenario shows now (the runs service's identity:
-    a run on changed inputs is out of date). Models no longer installed are left out."""
+    a run on changed inputs is out of date). Models no longer installed are left out.
+
+    The choice is kept per state of the scenario (:func:`view_state`), its recorded runs
+    (with whether their folders exist) and the models registered at run time: the input
+    hashes are not computed again while none of them changed. (A model plug-in installed
+    into a running server counts from the twin's next change.)"""
+    from tweeling.models import registry
+
+    view = store.view(None if ref == BASELINE else ref)  # unknown scenarios: NotFoundError
+    runs = [r for r in store.runs() if r.scenario == ref]  # ordered by start time
+    here = tuple((r.id, (store.runs_dir / r.id).is_dir()) for r in runs)
+    registered = tuple(sorted((n, id(m)) for n, m in registry._extra.items()))
+    key = (view_state(store, view), here, registered)
+    chosen = _CURRENT.get_or_make(
+        key, lambda: {model: run.id for model, run in _current_runs(store, ref, runs).items()}
+    )
+    by_id = {r.id: r for r in runs}
+    return {model: by_id[run_id] for model, run_id in chosen.items()}
+
+
+def _current_runs(store: GeoPackageStore, ref: str, runs: list[RunRecord]) -> dict:
     from tweeling.services.runs import prepare
 
-    store.view(None if ref == BASELINE else ref)  # unknown scenarios: NotFoundError
     per_model: dict[str, list[RunRecord]] = {}
-    for r in store.runs():  # ordered by start time
-        if r.scenario == ref:
-            per_model.setdefault(r.model, []).append(r)
+    for r in runs:
+        per_model.setdefault(r.model, []).append(r)
     out = {}
-    for model, runs in per_model.items():
-        latest = runs[-1]
+    for model, of_model in per_model.items():
+        latest = of_model[-1]
         try:  # the inputs do not depend on the parameters; the latest run's are valid
             inputs = prepare(
                 store,
@@ -171,20 +305,23 @@ def current_runs(store: GeoPackageStore, ref: str) -> dict[str, RunRecord]:
             )[3]
         except TweelingError:
             continue
-        found = next((r for r in reversed(runs) if r.inputs == inputs), None)
+        found = next((r for r in reversed(of_model) if r.inputs == inputs), None)
         if found is not None and (store.runs_dir / found.id).is_dir():
             out[model] = found
     return out
 
 
 __all__ = [
+    "LRU",
     "GridData",
     "current_runs",
     "field_unit",
+    "file_key",
     "get_run",
     "grid",
     "indicators",
     "object_rows",
     "output_file",
     "read_grid",
+    "view_state",
 ]

@@ -22,11 +22,11 @@ of its gemeente ("centrum delft"). Within one class: places inside the twin's ar
 larger areas before smaller ones (a gemeente before the buurt of the same name), then shorter
 labels, then alphabetically.
 
-The name index is built once per store state (the last transaction of the store's log) and
-shared by the threads of a process; a write to the store (import, scenario edit, merge) makes
-the next search build it anew. It holds only name-bearing layers (and ``bag_id`` of layers
-up to :data:`BAG_INDEX_MAX` features); a query is a scan of one joined string (``str.find``
-in C), not of the layers.
+The name index is built once per state of the baseline (:func:`results.view_state`) and
+shared by the threads of a process; an import that changes the baseline makes the next search
+build it anew (scenario edits do not: names come from the baseline). It holds only
+name-bearing layers (and ``bag_id`` of layers up to :data:`BAG_INDEX_MAX` features); a query
+is a scan of one joined string (``str.find`` in C), not of the layers.
 """
 
 from __future__ import annotations
@@ -291,10 +291,13 @@ def name_index(store) -> NameIndex:
 
 
 def _state(store) -> tuple:
-    """The store's state: its last logged transaction (imports and scenario edits are all
-    logged), with its time so that a re-created twin at the same path is not mistaken."""
-    log = store.transactions()
-    return (log[-1]["transaction"], log[-1]["at"]) if log else (0, "")
+    """What the index is built from: the baseline's layers (per layer the store's
+    ``layer_stamp``, which moves with every import that changes it), the twin's area and
+    identity (a twin made again at the same path is not mistaken for the old one). Scenario
+    edits leave it alone: names come from the baseline. Cheap: no scan of the log."""
+    from tweeling.services.results import view_state
+
+    return view_state(store, store.view(None))
 
 
 def build_index(store) -> NameIndex:

@@ -16,7 +16,10 @@ the reference.
 Bounded work per tile: each layer has a minimum zoom (:func:`minimum_zoom`) and a tile reads
 at most :data:`MAX_FEATURES` features of a layer. Tiles are cached per layer, keyed by a stamp
 of what the layer shows in the view (the store's ``layer_stamp``), so a scenario edit or an
-import changes the key and a stale tile is never served. A dataset tile is the concatenation of its
+import changes the key and a stale tile is never served; a scenario that leaves a layer alone
+shares its baseline's tiles of that layer, and a tile of the latest baseline outside the
+layer's extent is empty without a read. A tile asked for by several threads at once is
+rendered by one of them while the others wait for it. A dataset tile is the concatenation of its
 layers' tiles: an MVT tile is a protobuf message whose only field is the repeated ``layers``,
 and a concatenation of protobuf messages parses as their merge, which appends repeated
 fields (Protocol Buffers encoding, "Concatenating messages").
@@ -119,6 +122,7 @@ class LayerPlan:
     extent: tuple[float, float, float, float] | None  # the baseline's, RD New
     area: tuple[float, float, float, float] | None  # where any view can have data, RD New
     mercator_area: tuple[float, float, float, float] | None  # the same in EPSG:3857
+    mercator_extent: tuple[float, float, float, float] | None = None  # the baseline's, 3857
 
 
 def minimum_zoom(
@@ -560,6 +564,7 @@ class TileService:
         self.cache = TileCache(Path(root) / "cache" / "tiles" if disk else None, memory_bytes)
         self._plans: dict[tuple[str, int], LayerPlan] = {}
         self._lock = threading.Lock()
+        self._rendering: dict[str, threading.Event] = {}  # tiles being rendered, by key
 
     def plan(self, store, name: str) -> LayerPlan:
         """A layer's plan, computed once per state of its baseline (call after
@@ -605,6 +610,7 @@ class TileService:
             extent=extent,
             area=area,
             mercator_area=None if area is None else _to_mercator(area),
+            mercator_extent=None if extent is None else _to_mercator(extent),
         )
         with self._lock:
             self._plans[key] = plan
@@ -625,19 +631,62 @@ class TileService:
             if tile.z < plan.minzoom or area is None or not _overlaps(area, padded):
                 keys.append(f"{plan.name}:-")
                 continue
-            stamp = store.layer_stamp(plan.name, view)
+            shown = self._shown(store, plan.name, view)
+            if shown.is_baseline_head and (
+                plan.mercator_extent is None or not _overlaps(plan.mercator_extent, padded)
+            ):  # the baseline has nothing here: an empty tile without reading or rendering
+                keys.append(f"{plan.name}:-")
+                continue
+            stamp = store.layer_stamp(plan.name, shown)
             key = _key(FORMAT, self.twin_id, plan.name, stamp, tile.z, tile.row, tile.col)
             keys.append(key)
             data = self.cache.get(key)
             if data is None:
-                data = self._render(store, plan, view, bounds, padded)
-                # Cache only what was read in one state: a writer that committed meanwhile
-                # changed the stamp, and the next request renders again.
-                if store.layer_stamp(plan.name, store.view(scenario)) == stamp:
-                    self.cache.put(key, data)
+                data = self._render_once(store, plan, shown, scenario, stamp, key, bounds, padded)
             parts.append(data)
         etag = _key(FORMAT, *keys)
         return TileResult(b"".join(parts), etag, frozen=view.frozen is not None)
+
+    @staticmethod
+    def _shown(store, layer: str, view: View) -> View:
+        """The view whose tiles of ``layer`` are those of ``view``: its baseline as it sees
+        it when none of its scenario levels holds a version of the layer (the scenario left
+        the layer alone), so that such scenarios share the baseline's cached tiles."""
+        if len(view.levels) < 2:
+            return view
+        root = view.root_view()
+        if store.candidate_ids(layer, view, root):
+            return view
+        head = store.view(None)  # the latest baseline, when the root shows the same of it
+        return head if store.layer_stamp(layer, root) == store.layer_stamp(layer, head) else root
+
+    def _render_once(
+        self, store, plan: LayerPlan, view: View, scenario, stamp, key, bounds, padded
+    ) -> bytes:
+        """Render a layer's tile and cache it; a thread asking for a tile that another
+        thread is rendering waits for it instead of rendering it too (a map opened by
+        many people at once asks for the same tiles)."""
+        with self._lock:
+            busy = self._rendering.get(key)
+            if busy is None:
+                self._rendering[key] = threading.Event()
+        if busy is not None:
+            busy.wait(60)
+            data = self.cache.get(key)
+            if data is not None:
+                return data
+            return self._render(store, plan, view, bounds, padded)  # theirs was not cached
+        try:
+            data = self._render(store, plan, view, bounds, padded)
+            # Cache only what was read in one state: a writer that committed meanwhile
+            # changed the stamp, and the next request renders again.
+            again = self._shown(store, plan.name, store.view(scenario))
+            if store.layer_stamp(plan.name, again) == stamp:
+                self.cache.put(key, data)
+            return data
+        finally:
+            with self._lock:
+                self._rendering.pop(key).set()
 
     def _render(self, store, plan: LayerPlan, view: View, bounds, padded) -> bytes:
         box = _rd_box(padded)

@@ -186,6 +186,19 @@ function applyRoles() {
   if ($("sec-draw").hidden && state.drawing?.active) state.drawing.end();
 }
 
+/** Before the session ends: show the baseline and wait until its tiles are in; the scenario
+ * shown comes back after signing out when a visitor may see it (a published plan). */
+async function leavePrivateView() {
+  if (state.scenario === "baseline") return;
+  wanted = state.scenario;
+  const settled = new Promise((done) => {
+    state.map.once("idle", done);
+    setTimeout(done, 10_000); // a map that never settles must not keep anyone signed in
+  });
+  await switchScenario("baseline");
+  await settled;
+}
+
 /** After signing in or out: the scenarios, rounds and results this person may see. */
 async function identityChanged() {
   applyRoles();
@@ -235,6 +248,7 @@ async function start() {
   tabs();
   const auth = new Auth(state, {
     onChange: identityChanged,
+    beforeSignOut: leavePrivateView,
     message,
     openComment: (round, comment) => {
       showTab("round");

@@ -9,9 +9,10 @@ import { $, button, el, safeHref } from "./dom.js";
 const POLL_MS = 30_000;
 
 export class Auth {
-  constructor(state, { onChange, message, openComment }) {
+  constructor(state, { onChange, beforeSignOut, message, openComment }) {
     this.state = state;
     this.onChange = onChange;
+    this.beforeSignOut = beforeSignOut;
     this.message = message;
     this.openComment = openComment;
     this.unread = 0;
@@ -137,6 +138,9 @@ export class Auth {
   }
 
   async signOut() {
+    // Leave what may be private first: a tile still loading when the session ends would
+    // ask for a draft the visitor may not see (a 404 in the console, a gap in the map).
+    await this.beforeSignOut?.();
     await postJSON("/auth/logout");
     setCsrf(null);
     await this.load();
