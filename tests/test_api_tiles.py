@@ -491,3 +491,50 @@ def test_vectorised_encoding_equals_mapbox_vector_tile(twin):
     )
     assert len(ours["x"]["features"]) == len(kept) > 20
     assert ours == reference
+
+
+def test_seeded_tiles_are_served_without_rendering_also_in_a_copy(twin, tmp_path):
+    """`tweeling tiles seed` renders ahead of visitors; a copied twin keeps its seeded cache
+    (as it keeps everything else); an edit after seeding is shown, not the seeded tile."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from tweeling.cli.main import app as cli
+
+    with open_workspace(twin) as ws:
+        assert ws.store.area_of_interest() is not None
+    r = CliRunner().invoke(
+        cli, ["tiles", "seed", "--scenario", "taller", "--zoom", "15-16", "--twin", str(twin)]
+    )
+    assert r.exit_code == 0, r.output
+    assert "Seeded" in r.output and "taller" in r.output
+    copy = tmp_path / "copy"
+    shutil.copytree(twin, copy)
+    app = create_app(copy, hosts=["testserver"])
+    with TestClient(app) as client:
+        t = anchor()
+        both = decode(client.get(tile_url(t, None, "?scenario=taller")))
+        assert features(both["buildings"])["b-middle"]["properties"]["height_m"] == 30.0
+        assert features(both["houses"])["h5"]["properties"]["height_m"] == 21.0
+        cache = app.state.tiles.cache
+        assert cache.misses == 0 and cache.hits > 0  # nothing was rendered
+        with open_workspace(copy) as ws:
+            sc.apply_interventions(ws.store, "taller", [modify("h5", height_m=40.0)])
+        assert heights(client, t, "taller", "houses")["h5"] == 40.0
+        assert cache.misses > 0
+
+
+def test_seeding_refuses_bad_zooms_and_unknown_scenarios(twin):
+    from typer.testing import CliRunner
+
+    from tweeling.cli.main import app as cli
+
+    for args, says in (
+        (["--zoom", "12-40"], "zoom levels run from 0 to 16"),
+        (["--zoom", "x"], "give a zoom level or a range"),
+        (["--scenario", "nope"], "unknown scenario 'nope'"),
+    ):
+        r = CliRunner().invoke(cli, ["tiles", "seed", *args, "--twin", str(twin)])
+        assert r.exit_code == 1 and says in r.output, r.output
+    assert not (twin / "cache" / "tiles").exists()  # nothing was rendered

@@ -94,8 +94,7 @@ def _service(app: FastAPI) -> TileService:
         found = getattr(app.state, "tiles", None)
         if found is None:
             ws = app.state.twins.get()
-            twin_id = f"{ws.root}|{ws.config.get('twin', {}).get('created', '')}"
-            found = app.state.tiles = TileService(ws.root, twin_id)
+            found = app.state.tiles = TileService(ws.root, service.twin_tile_id(ws.config))
         return found
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tweeling.cli import audit_cmds, model_cmds, people_cmds, render, rule_cmds
+from tweeling.cli import audit_cmds, model_cmds, people_cmds, render, rule_cmds, tiles_cmds
 from tweeling.cli.common import TwinOpt, console, run
 from tweeling.cli.common import user as _user
 from tweeling.cli.scenario_cmds import scenario_app
@@ -28,6 +28,7 @@ model_cmds.register(app)
 rule_cmds.register(app)
 people_cmds.register(app)
 audit_cmds.register(app)
+tiles_cmds.register(app)
 
 
 @app.command()
@@ -315,6 +316,7 @@ def demo(
             passwords = add_demo_participation(
                 ws, wind_params=wind_parameters(), log=console.print
             )
+            tiles_cmds.seed_tiles(ws)  # the first visitors of the round wait for no rendering
             render.demo_summary(console, ws, reports, seconds)
             render.demo_accounts(console, passwords)
         if serve_:

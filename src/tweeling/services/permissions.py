@@ -70,3 +70,14 @@ def readable_names(store, p: Principal) -> set[str]:
 
 def can_read_ref(names: set[str], ref: str) -> bool:
     return parse_ref(ref)[0] in names
+
+
+def seen_by_everyone(store) -> list[str]:
+    """Scenarios everyone with access to the twin may read: published plans and the
+    variants their authors made public (besides the baseline)."""
+    out = []
+    for s in store.scenarios.list():
+        variant = store.rounds.variant(s.name)
+        if s.status == "published" or (variant is not None and variant.public):
+            out.append(s.name)
+    return out

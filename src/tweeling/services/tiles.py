@@ -33,8 +33,9 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -725,3 +726,58 @@ def _overlaps(a, b) -> bool:
 
 def _key(*parts: object) -> str:
     return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=16).hexdigest()
+
+
+# ---------------------------------------------------------------------------- seeding
+
+
+def twin_tile_id(config: dict[str, Any]) -> str:
+    """What a twin's cached tiles are keyed under besides their content: when the twin was
+    made (a twin made again in the same folder starts afresh). Not its folder: a copied
+    twin keeps its tile cache, as it keeps everything else."""
+    return f"twin|{config.get('twin', {}).get('created', '')}"
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    tiles: int  # dataset tiles made (per scenario, zoom, row and column)
+    with_features: int  # of those, tiles that hold features (empty ones are not stored)
+    seconds: float
+
+
+def tiles_over(area_rd: tuple[float, float, float, float], zooms: Iterable[int]) -> list[TileId]:
+    """The WebMercatorQuad tiles that cover an area given in RD New, per zoom."""
+    west, south, east, north = transformer(RD_NEW, "EPSG:4326").transform_bounds(
+        *area_rd, densify_pts=11
+    )
+    return [TileId(t.z, t.y, t.x) for t in TMS.tiles(west, south, east, north, list(zooms))]
+
+
+def seed(
+    svc: TileService,
+    store,
+    *,
+    scenarios: Iterable[str | None] = (None,),
+    zooms: Iterable[int] = range(13, DATA_MAXZOOM + 1),
+    progress: Callable[[int], None] | None = None,
+) -> SeedReport:
+    """Render every layer's tiles over the twin's area of interest into the tile cache, for
+    each of ``scenarios`` (``None``: the baseline), so that the first people to open a map
+    (a round just opened, a plan just published) get cached tiles — the seeding of a tile
+    cache as MapProxy and GeoWebCache do it. Layers and tiles a scenario leaves alone are
+    shared with the baseline (rendered once). ``progress`` is called with tiles done."""
+    t0 = time.perf_counter()
+    area = store.area_of_interest()
+    if area is None:
+        raise InputError("the twin has no area of interest yet: import data first")
+    tiles = tiles_over(area, zooms)
+    names = [p.name for p in svc.plans(store)]
+    done = with_features = 0
+    for scenario in scenarios:
+        for tile in tiles:
+            result = svc.tile(store, names, tile, scenario)
+            with_features += 1 if result.data else 0
+            done += 1
+            if progress is not None:
+                progress(1)
+    return SeedReport(done, with_features, time.perf_counter() - t0)
