@@ -10,7 +10,8 @@ twin, through ``tweeling serve``.
    Argon2id as always) and to ``pristine-noauth`` without any account (its people, sessions,
    tokens and owners removed with SQL: a twin without accounts served on 127.0.0.1 serves
    every request as the local operator). Every run works on a fresh copy of one of them,
-   with a cold tile cache.
+   with the tile cache the demo seeded (``tweeling tiles seed``: the baseline, the published
+   plan and the public variant at zoom 13–16), or none (``--cold-tiles``).
 2. The server: ``tweeling serve --twin COPY --port P`` in its own process (group); its RSS
    (``/proc/PID/status`` VmRSS) and CPU are sampled every 0.5 s from its start to its end.
 3. The load: a separate process (this script with ``--loadgen``: asyncio with a lean
@@ -200,9 +201,12 @@ def pristine_noauth(out: Path) -> Path:
     return twin
 
 
-def fresh_copy(src: Path, dst: Path) -> Path:
+def fresh_copy(src: Path, dst: Path, *, cold_tiles: bool) -> Path:
+    """A copy to serve: with the tiles the demo seeded (``tweeling tiles seed``, as an
+    operator does when a round opens), or without any (``cold_tiles``: the worst case)."""
     shutil.rmtree(dst, ignore_errors=True)
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("ready", "cache"))
+    drop = ("ready", "cache") if cold_tiles else ("ready",)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*drop))
     return dst
 
 
@@ -360,7 +364,7 @@ def run_once(config: str, rep: int, args, facts: dict) -> dict:
     auth = not config.startswith("noauth")
     busy = config.endswith("-busy")
     src = pristine(args.work, args.participants) if auth else pristine_noauth(args.work)
-    work = fresh_copy(src, args.work / f"twin-{config}")
+    work = fresh_copy(src, args.work / f"twin-{config}", cold_tiles=args.cold_tiles)
     if args.wal:  # what-if: readers and the writer no longer block each other
         con = sqlite3.connect(work / "twin.gpkg")
         con.execute("PRAGMA journal_mode = WAL")
@@ -1208,6 +1212,11 @@ def write_report(results: list[dict], args) -> None:
         code += ", map views ask for one tile per layer (the viewer before 0ccc5ae)"
     if args.warm_tiles:
         code += ", tile cache warmed before the load (every tile of the map views, once)"
+    code += (
+        ", tile cache cold (the demo's seeded tiles removed)"
+        if args.cold_tiles
+        else ", the tiles the demo seeded (`tweeling tiles seed`)"
+    )
     title = args.label or "Participation under load"
     lines = [
         f"## {title}",
@@ -1301,6 +1310,11 @@ def parse_args():
         help="dataset tiles (the default; kept for the command lines of earlier reports)",
     )
     ap.set_defaults(dataset_tiles=True)
+    ap.add_argument(
+        "--cold-tiles",
+        action="store_true",
+        help="serve without the tiles the demo seeded: every tile is rendered on first ask",
+    )
     ap.add_argument(
         "--warm-tiles",
         action="store_true",
