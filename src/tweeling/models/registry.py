@@ -7,6 +7,7 @@ by declaring, in their package's pyproject.toml::
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import entry_points
 
 from tweeling.core.errors import NotFoundError, TweelingError
@@ -27,12 +28,21 @@ def unregister(name: str) -> None:
 
 def available() -> dict[str, Model]:
     """Every model by name: entry points first, then registered ones."""
+    out = dict(_installed())
+    out.update(_extra)
+    return dict(sorted(out.items()))
+
+
+@cache
+def _installed() -> dict[str, Model]:
+    """The models of the entry-point group, looked up once per process: scanning every
+    installed distribution's metadata costs milliseconds, and requests ask often. A plug-in
+    installed into a running server counts after its restart."""
     out: dict[str, Model] = {}
     for ep in entry_points(group=GROUP):
         model = _load(ep)
         out[model.info.name] = model
-    out.update(_extra)
-    return dict(sorted(out.items()))
+    return out
 
 
 def _load(ep) -> Model:
@@ -48,10 +58,9 @@ def get(name: str) -> Model:
     broken plug-in does not stop the others."""
     if name in _extra:
         return _extra[name]
-    for ep in entry_points(group=GROUP, name=name):
-        model = _load(ep)
-        if model.info.name == name:
-            return model
+    model = _named(name)
+    if model is not None:
+        return model
     models = available()
     if name not in models:
         raise NotFoundError(
@@ -59,3 +68,14 @@ def get(name: str) -> Model:
             "(see 'tweeling models')"
         )
     return models[name]
+
+
+@cache
+def _named(name: str) -> Model | None:
+    """The model of the entry point called ``name``, when it names itself so (once per
+    process, as :func:`_installed`)."""
+    for ep in entry_points(group=GROUP, name=name):
+        model = _load(ep)
+        if model.info.name == name:
+            return model
+    return None
