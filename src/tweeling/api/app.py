@@ -23,6 +23,7 @@ from tweeling.api import settings as server_settings
 from tweeling.api.guard import Guard
 from tweeling.core.access import Denied
 from tweeling.core.errors import (
+    AlreadyExists,
     InputError,
     NotFoundError,
     StoreBusy,
@@ -127,6 +128,10 @@ def create_app(
     @app.exception_handler(NotFoundError)
     async def not_found(request: Request, exc: NotFoundError):
         return problem(404, "Not Found", str(exc))
+
+    @app.exception_handler(AlreadyExists)
+    async def exists(request: Request, exc: AlreadyExists):
+        return problem(409, "Conflict", str(exc))
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError):

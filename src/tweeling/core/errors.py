@@ -61,6 +61,15 @@ class StoreBusy(WorkspaceError):
     """Another process holds the twin's write lock (beyond the busy timeout)."""
 
 
+class ConcurrentEdit(WorkspaceError):
+    """The scenario changed since the caller read it (optimistic concurrency check)."""
+
+
+class AlreadyExists(InputError):
+    """What was to be made exists already (a scenario name, a username, an identity at an
+    identity provider): HTTP 409, and nothing was written."""
+
+
 class Throttled(TweelingError):
     """Too many attempts or requests; ``retry_after_s`` says when to try again (HTTP 429
     with Retry-After)."""

@@ -30,12 +30,12 @@ import orjson
 
 from tweeling.core.crs import RD_NEW
 from tweeling.core.errors import InputError, NotFoundError, TweelingError
+from tweeling.core.records import Bbox, RunRecord
 from tweeling.core.timeaxis import to_text, utc_now
 from tweeling.models import registry
 from tweeling.models.base import Grid, Model, ModelResult, RunContext
 from tweeling.services import audit
-from tweeling.store.base import Bbox, RunRecord
-from tweeling.store.geopackage import GeoPackageStore
+from tweeling.store.base import TwinStore
 
 Progress = Callable[[float, str], None]
 
@@ -53,7 +53,7 @@ class Reproduction:
 
 
 def prepare(
-    store: GeoPackageStore,
+    store: TwinStore,
     name: str,
     *,
     scenario: str | None = None,
@@ -103,7 +103,7 @@ def prepare(
     return model, checked, box, inputs
 
 
-def check_extent(store: GeoPackageStore, extent: Bbox | None) -> Bbox:
+def check_extent(store: TwinStore, extent: Bbox | None) -> Bbox:
     area = store.area_of_interest()
     if extent is None:
         if area is None:
@@ -127,7 +127,7 @@ def code_hash(model: Model) -> str:
 
 
 def run_model(
-    store: GeoPackageStore,
+    store: TwinStore,
     name: str,
     *,
     scenario: str | None = None,
@@ -214,7 +214,7 @@ def run_model(
 
 
 def reproduce(
-    store: GeoPackageStore, run_id: str, *, progress: Progress | None = None
+    store: TwinStore, run_id: str, *, progress: Progress | None = None
 ) -> Reproduction:
     """Execute a stored run again from its recorded inputs and compare the result hash."""
     run = store.run(run_id)

@@ -30,9 +30,7 @@ from tweeling.core.features import (
     LayerSchema,
     RasterLayer,
 )
-from tweeling.core.timeaxis import from_text, to_text, utc_now
-from tweeling.store import gpkg_geometry, gpkg_schema, gpkg_views
-from tweeling.store.base import (
+from tweeling.core.records import (
     Bbox,
     FindingsRecord,
     LayerInfo,
@@ -41,14 +39,16 @@ from tweeling.store.base import (
     StoredFeature,
     WriteReport,
 )
+from tweeling.core.timeaxis import from_text, to_text, utc_now
+from tweeling.core.views import BASELINE, Level, View
+from tweeling.store import gpkg_geometry, gpkg_schema, gpkg_views
 from tweeling.store.gpkg_audit import GpkgAudit
 from tweeling.store.gpkg_branches import GpkgScenarios
 from tweeling.store.gpkg_import import BatchWriter
 from tweeling.store.gpkg_people import GpkgPeople
 from tweeling.store.gpkg_read import VERSION_COLS, current_sql, versions_sql
 from tweeling.store.gpkg_rounds import GpkgRounds
-from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
-from tweeling.store.gpkg_views import Level, View
+from tweeling.store.gpkg_schema import quote, versions_table
 
 AREA_MARGIN_M = 1000.0  # default twin area: the layers' extent plus this margin
 
@@ -64,6 +64,7 @@ class GeoPackageStore:
         busy_timeout: float = 5.0,
     ):
         self.path = Path(path)
+        self.location = str(self.path)
         self.raster_dir = Path(raster_dir) if raster_dir else self.path.parent / "rasters"
         if not self.path.exists():
             raise WorkspaceError(f"store {self.path} does not exist (run 'tweeling init')")
@@ -294,6 +295,10 @@ class GeoPackageStore:
         elif kind[0] != "raster":
             raise InputError(f"layer {raster.name!r} exists and is not a raster layer")
         return "changed" if row is not None else "added"
+
+    def chunk_preparer(self):
+        """GeoPackage blobs, hashes and bounds of a chunk (:func:`prepare.prepare_chunk`)."""
+        return _prepare_in_worker
 
     @contextmanager
     def unit(self) -> Iterator[None]:
@@ -561,10 +566,12 @@ class GeoPackageStore:
 
     def contents(self, layer: str, ids: list[str], view: View) -> dict[str, dict[str, Any] | None]:
         """Each id's content in a view, as compared by diffs and merges: the attributes
-        (nulls left out) and ``"geometry"`` (its GeoPackage blob); ``None`` when absent."""
+        (nulls left out) and ``"geometry"`` as ISO WKB (the GeoPackage blob without its
+        header: what was written, byte for byte); ``None`` when absent."""
         rows = self._lookup_rows(self.schema(layer), view, ids)
+        wkb = gpkg_geometry.wkb_of
         return {
-            i: None if r is None else {**orjson.loads(r[3]), "geometry": r[1]}
+            i: None if r is None else {**orjson.loads(r[3]), "geometry": wkb(r[1])}
             for i, r in rows.items()
         }
 
@@ -879,3 +886,9 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     con.execute("PRAGMA foreign_keys = OFF")
     con.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: bounded memory for imports
     return con
+
+
+def _prepare_in_worker(schema: LayerSchema, chunk, path: str | None):
+    from tweeling.store.prepare import prepare_chunk
+
+    return prepare_chunk(schema, chunk, path=path)
