@@ -10,6 +10,8 @@ authorisation rule (``api.deps``): the app refuses to start otherwise.
 
 from __future__ import annotations
 
+import errno
+import logging
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -27,12 +29,17 @@ from tweeling.core.errors import (
     InputError,
     NotFoundError,
     StoreBusy,
+    StoreFull,
     Throttled,
     TweelingError,
     WorkspaceError,
+    disk_full_text,
 )
 from tweeling.services.audit import _os_user
 from tweeling.services.workspace import Workspace, open_workspace
+
+log = logging.getLogger("tweeling.api")
+BUSY_RETRY_AFTER_S = 5  # another process writes: an import commits in seconds
 
 
 class Twins:
@@ -139,7 +146,25 @@ def create_app(
 
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy):  # another process is writing: retry
-        return problem(503, "Service Unavailable", str(exc))
+        response = problem(503, "Service Unavailable", str(exc))
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return response
+
+    @app.exception_handler(StoreFull)
+    async def full(request: Request, exc: StoreFull):
+        return problem(507, "Insufficient Storage", str(exc))
+
+    @app.exception_handler(OSError)
+    async def os_error(request: Request, exc: OSError):
+        if exc.errno == errno.ENOSPC:  # a result or raster file on a full disk
+            return problem(507, "Insufficient Storage", disk_full_text(exc))
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "Internal Server Error", "an unexpected error; the server logged it")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):  # never a plain-text traceback
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "Internal Server Error", "an unexpected error; the server logged it")
 
     @app.exception_handler(TweelingError)
     async def other(request: Request, exc: TweelingError):

@@ -23,7 +23,7 @@ import orjson
 import shapely
 
 from tweeling.core.crs import check_rd_bounds, union_bounds
-from tweeling.core.errors import InputError, NotFoundError, StoreBusy, WorkspaceError
+from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
 from tweeling.core.features import (
     FieldType,
     ImportBatch,
@@ -41,7 +41,7 @@ from tweeling.core.records import (
 )
 from tweeling.core.timeaxis import from_text, to_text, utc_now
 from tweeling.core.views import BASELINE, Level, View
-from tweeling.store import gpkg_geometry, gpkg_schema, gpkg_views
+from tweeling.store import gpkg_connection, gpkg_geometry, gpkg_schema, gpkg_views
 from tweeling.store.gpkg_audit import GpkgAudit
 from tweeling.store.gpkg_branches import GpkgScenarios
 from tweeling.store.gpkg_import import BatchWriter
@@ -317,22 +317,21 @@ class GeoPackageStore:
             try:
                 yield con
             except BaseException:
-                con.execute(f"ROLLBACK TO {name}")
-                con.execute(f"RELEASE {name}")
+                if con.in_transaction:  # else SQLite rolled all of it back (a full disk)
+                    con.execute(f"ROLLBACK TO {name}")
+                    con.execute(f"RELEASE {name}")
                 raise
             else:
                 con.execute(f"RELEASE {name}")
             finally:
                 self._depth -= 1
             return
-        try:
-            con.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreBusy(f"{self.path} is busy or locked: {exc}") from None
+        con.execute("BEGIN IMMEDIATE")  # StoreBusy when another process writes
         try:
             yield con
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:  # SQLite rolls back itself on a full disk, for one
+                con.execute("ROLLBACK")
             self._changed()  # facts cached inside the transaction may be rolled back
             raise
         else:
@@ -882,7 +881,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    con = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+    con = gpkg_connection.connect(path, busy_timeout)
     con.execute("PRAGMA foreign_keys = OFF")
     con.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: bounded memory for imports
     return con

@@ -180,7 +180,8 @@ def migrate(con: sqlite3.Connection, found: int) -> None:
             create_people_tables(con)
         con.execute("UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),))
     except BaseException:
-        con.execute("ROLLBACK")
+        if con.in_transaction:
+            con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
 
