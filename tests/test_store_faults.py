@@ -140,3 +140,34 @@ def test_a_full_disk_is_a_507_problem_over_http(twin, small_disk):
     assert r.headers["content-type"].startswith(PROBLEM)
     assert "disk full" in r.json()["detail"]
     assert _state(twin) == before
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def test_a_server_killed_mid_run_leaves_nothing_half_stored(twin):
+    """What a killed run leaves (its working folder, or complete files that were never
+    recorded) is removed when the server starts; a run another process is computing right
+    now is left alone; recorded runs stay."""
+    import fcntl
+    import os
+
+    from tweeling.services.runs import clean_unfinished
+
+    runs = twin / "runs"
+    for name in (".0123456789abcdef.partial", "fedcba9876543210", ".00aa.reproduce"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "noise.tif").write_bytes(b"half")
+    (runs / "fedcba9876543210" / "run.json").write_text("{}")  # complete, never recorded
+    busy = runs / ".1111111111111111.partial"  # another process is computing this one
+    busy.mkdir()
+    fd = os.open(busy, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with TestClient(create_app(twin, hosts=["testserver"])) as client:
+            assert client.get("/runs").status_code == 200
+        assert sorted(p.name for p in runs.iterdir()) == [busy.name]
+    finally:
+        os.close(fd)
+    with open_workspace(twin) as ws:
+        assert clean_unfinished(ws.store) == [busy.name]  # nobody holds it any more

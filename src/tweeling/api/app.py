@@ -35,6 +35,7 @@ from tweeling.core.errors import (
     WorkspaceError,
     disk_full_text,
 )
+from tweeling.services import runs
 from tweeling.services.audit import _os_user
 from tweeling.services.workspace import Workspace, open_workspace
 
@@ -93,6 +94,9 @@ def create_app(
     from tweeling.api.viewer import mount_viewer
 
     twins = Twins(root)
+    gone = runs.clean_unfinished(twins.get().store)  # left by a server killed mid-run
+    if gone:
+        log.warning("removed the files of %d unfinished run(s): %s", len(gone), ", ".join(gone))
     if settings is None:
         settings = server_settings.from_config(twins.get().config, bind=bind, hosts=tuple(hosts))
     if not settings.loopback:
