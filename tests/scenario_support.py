@@ -8,7 +8,6 @@ from tests.test_store import batch, house
 from tweeling.core.changes import Change
 from tweeling.core.interventions import Intervention
 from tweeling.services import scenarios as sc
-from tweeling.store import gpkg_geometry
 from tweeling.store.geopackage import GeoPackageStore
 
 N_HOUSES = 30
@@ -56,7 +55,7 @@ def as_interventions(layer: str, changes: list[Change]) -> list[Intervention]:
             out.append(Intervention("remove", "diff", layer=layer, id=c.id))
             continue
         content = dict(c.after)
-        geom = gpkg_geometry.decode([content.pop("geometry")])[0]
+        geom = content.pop("geometry")  # a shapely geometry: diffs decode
         if c.kind == "modified":  # attributes the new content lacks are cleared
             content.update({k: None for k in c.before if k not in content and k != "geometry"})
         out.append(

@@ -336,3 +336,21 @@ def test_openapi_documents_every_resource(demo):
         assert path in paths, path
         for op in paths[path].values():
             assert op.get("summary"), (path, op)
+
+
+def test_concurrent_creates_of_one_name_make_one_scenario_and_conflicts(seeded):
+    """People creating the same name at once: one scenario, every other answer a 409
+    Conflict (not a 400 from a unique constraint that caught the race)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(_):
+        r = seeded.post("/scenarios", json={"name": "same-name"})
+        return r.status_code, r.headers["content-type"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(create, range(8)))
+    codes = sorted(code for code, _ in answers)
+    assert codes == [201] + [409] * 7, codes
+    assert all(t.startswith(PROBLEM) for code, t in answers if code == 409)
+    names = [s["name"] for s in seeded.get("/scenarios").json()["scenarios"]]
+    assert names.count("same-name") == 1

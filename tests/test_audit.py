@@ -20,11 +20,11 @@ from tweeling.cli.main import app as cli
 from tweeling.core.audit import GENESIS, entry_hash, seal, verify_chain
 from tweeling.core.errors import InputError
 from tweeling.core.people import acting_as
+from tweeling.core.records import AuditFilter
 from tweeling.services import accounts, audit, participation
 from tweeling.services import scenarios as sc
 from tweeling.services.rules import check_scenario
 from tweeling.services.workspace import init_workspace, open_workspace
-from tweeling.store.gpkg_audit import AuditFilter
 
 PASSWORD = "correct horse battery"
 

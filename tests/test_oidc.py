@@ -22,9 +22,9 @@ from tests.oidc_provider import OpenIDProvider, free_socket, serve
 from tweeling.api import deps, oidc_routes
 from tweeling.api.app import create_app
 from tweeling.core.people import Role, check_username
+from tweeling.core.records import AuditFilter
 from tweeling.services import accounts
 from tweeling.services.workspace import init_workspace, open_workspace
-from tweeling.store.gpkg_audit import AuditFilter
 
 CLIENT_ID = "tweeling-test"
 CLIENT_SECRET = "s3cret-" + "x" * 24  # must never show in an answer

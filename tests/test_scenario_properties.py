@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import shapely
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -92,6 +93,16 @@ def full_state(store, ref):
     return state(store, ref), store.parameters(ref)
 
 
+def shaped(contents: dict) -> dict:
+    """Contents as a diff hands them out: geometries as shapely geometries (the store's
+    contents carry ISO WKB)."""
+    return {
+        k: {**v, "geometry": shapely.from_wkb(v["geometry"])}
+        for k, v in contents.items()
+        if v is not None
+    }
+
+
 @SETTINGS
 @given(a=steps, b=steps)
 def test_applying_the_diff_of_b_against_a_onto_a_yields_b(template, tmp_path_factory, a, b):
@@ -102,8 +113,7 @@ def test_applying_the_diff_of_b_against_a_onto_a_yields_b(template, tmp_path_fac
         # pure: the changes applied to a's materialised state give b's
         va, vb = store.view("a"), store.view("b")
         ids = sorted(set(state(store, "a")) | set(state(store, "b")))
-        sa = {k: v for k, v in store.contents("houses", ids, va).items() if v is not None}
-        sb = {k: v for k, v in store.contents("houses", ids, vb).items() if v is not None}
+        sa, sb = (shaped(store.contents("houses", ids, v)) for v in (va, vb))
         assert ch.apply(sa, d.layers.get("houses", [])) == sb
         # in the store: the diff applied as interventions on a fork of a shows b
         sc.fork_scenario(store, "a", "a2")

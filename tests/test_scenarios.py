@@ -15,12 +15,11 @@ import shapely
 
 from tests.scenario_support import add, modify, remove, seed_twin, state
 from tests.test_store import batch, house
-from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
+from tweeling.core.errors import ConcurrentEdit, InputError, NotFoundError, WorkspaceError
 from tweeling.core.interventions import Intervention
 from tweeling.services import scenarios as sc
 from tweeling.services.workspace import init_workspace, open_workspace
 from tweeling.sources.interventions import read_interventions
-from tweeling.store.gpkg_branches import ConcurrentEdit
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ authorisation rule (``api.deps``): the app refuses to start otherwise.
 
 from __future__ import annotations
 
+import errno
+import logging
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -23,15 +25,22 @@ from tweeling.api import settings as server_settings
 from tweeling.api.guard import Guard
 from tweeling.core.access import Denied
 from tweeling.core.errors import (
+    AlreadyExists,
     InputError,
     NotFoundError,
     StoreBusy,
+    StoreFull,
     Throttled,
     TweelingError,
     WorkspaceError,
+    disk_full_text,
 )
+from tweeling.services import runs
 from tweeling.services.audit import _os_user
 from tweeling.services.workspace import Workspace, open_workspace
+
+log = logging.getLogger("tweeling.api")
+BUSY_RETRY_AFTER_S = 5  # another process writes: an import commits in seconds
 
 
 class Twins:
@@ -85,6 +94,9 @@ def create_app(
     from tweeling.api.viewer import mount_viewer
 
     twins = Twins(root)
+    gone = runs.clean_unfinished(twins.get().store)  # left by a server killed mid-run
+    if gone:
+        log.warning("removed the files of %d unfinished run(s): %s", len(gone), ", ".join(gone))
     if settings is None:
         settings = server_settings.from_config(twins.get().config, bind=bind, hosts=tuple(hosts))
     if not settings.loopback:
@@ -128,13 +140,35 @@ def create_app(
     async def not_found(request: Request, exc: NotFoundError):
         return problem(404, "Not Found", str(exc))
 
+    @app.exception_handler(AlreadyExists)
+    async def exists(request: Request, exc: AlreadyExists):
+        return problem(409, "Conflict", str(exc))
+
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError):
         return problem(400, "Bad Request", str(exc))
 
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy):  # another process is writing: retry
-        return problem(503, "Service Unavailable", str(exc))
+        response = problem(503, "Service Unavailable", str(exc))
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return response
+
+    @app.exception_handler(StoreFull)
+    async def full(request: Request, exc: StoreFull):
+        return problem(507, "Insufficient Storage", str(exc))
+
+    @app.exception_handler(OSError)
+    async def os_error(request: Request, exc: OSError):
+        if exc.errno == errno.ENOSPC:  # a result or raster file on a full disk
+            return problem(507, "Insufficient Storage", disk_full_text(exc))
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "Internal Server Error", "an unexpected error; the server logged it")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):  # never a plain-text traceback
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "Internal Server Error", "an unexpected error; the server logged it")
 
     @app.exception_handler(TweelingError)
     async def other(request: Request, exc: TweelingError):

@@ -15,9 +15,9 @@ from tweeling.api import resource_support as rs
 from tweeling.core.audit import parse_anchor
 from tweeling.core.errors import InputError
 from tweeling.core.people import Principal
+from tweeling.core.records import AuditFilter
 from tweeling.core.timeaxis import user_time_text
 from tweeling.services import accounts, audit
-from tweeling.store.gpkg_audit import AuditFilter
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 MAX_LIMIT = 1_000

@@ -30,9 +30,9 @@ from tweeling.core import access
 from tweeling.core.access import Denied
 from tweeling.core.errors import NotFoundError
 from tweeling.core.people import ANONYMOUS, Principal, acting_as, local_operator
+from tweeling.core.records import RunRecord
 from tweeling.services import accounts, audit, permissions, results
 from tweeling.services.workspace import Workspace
-from tweeling.store.base import RunRecord
 
 SESSION_COOKIE = "tweeling_session"  # over plain http on the loopback address only
 # over https: the __Host- prefix makes browsers refuse it unless Secure, Path=/ and without

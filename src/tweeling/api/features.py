@@ -23,8 +23,8 @@ from fastapi.responses import Response
 
 from tweeling.api import crs, deps, html
 from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.records import StoredFeature
 from tweeling.core.timeaxis import parse_time
-from tweeling.store.base import StoredFeature
 
 router = APIRouter()
 MAX_LIMIT = 10_000  # larger limits are served as this many (OGC 17-069r4 /req/core/fc-limit)

@@ -33,7 +33,6 @@ import logging
 import os
 import re
 import secrets
-import sqlite3
 import unicodedata
 from typing import Annotated, Any
 
@@ -49,7 +48,7 @@ from starlette.concurrency import run_in_threadpool
 from tweeling.api import deps
 from tweeling.api.auth_routes import _secure, set_session_cookie
 from tweeling.api.settings import OidcSettings
-from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.errors import AlreadyExists, InputError, NotFoundError
 from tweeling.core.people import ANONYMOUS, MAX_DISPLAY_NAME, Person, check_username
 from tweeling.services import accounts, audit
 
@@ -474,13 +473,15 @@ def _create(store, cfg: OidcSettings, subject: str, profile: dict[str, Any]) -> 
                     store, name, cfg.default_role, display_name=display, oidc=(cfg.issuer, subject)
                 )
             return person
-        except InputError:
-            continue  # the name was taken meanwhile
-        except sqlite3.IntegrityError:
+        except AlreadyExists as exc:
+            if exc.field != "oidc":
+                continue  # the name was taken meanwhile
             found = store.people.by_oidc(cfg.issuer, subject)  # a sign-in in parallel
             if found is not None:
                 return found
             raise
+        except InputError:
+            continue  # a name this account cannot have: the next candidate
     raise Failure(409, "no free username could be made for this account")
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from tweeling.api import crs
 from tweeling.core.errors import InputError
 
-# NAME or NAME@LABEL, as the store names scenarios and frozen versions (store.gpkg_branches)
+# NAME or NAME@LABEL, as the store names scenarios and frozen versions (core.branches)
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(@[A-Za-z0-9][A-Za-z0-9_.-]{0,63})?")
 # 409 Conflict in the OpenAPI document: the request is sound, the resource's state refuses it
 CONFLICT = {409: {"description": "Conflict with the resource's state (problem+json)"}}

@@ -16,8 +16,8 @@ from fastapi.responses import FileResponse, Response
 from tweeling.api import deps
 from tweeling.api import resource_support as rs
 from tweeling.core.errors import InputError, NotFoundError, TweelingError
+from tweeling.core.records import RunRecord
 from tweeling.services import permissions, rendering, results
-from tweeling.store.base import RunRecord
 
 router = APIRouter(tags=["runs"])
 # Run files never change once written (a run's id is the hash of its inputs); "private":

@@ -18,13 +18,12 @@ from tweeling.api import resource_support as rs
 from tweeling.api.intervention_body import read_items
 from tweeling.core import access
 from tweeling.core.access import Denied
-from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.branches import EDITABLE, STATUSES, check_name
+from tweeling.core.errors import ConcurrentEdit, InputError, NotFoundError
 from tweeling.core.people import Principal
+from tweeling.core.records import InterventionRecord, ScenarioInfo
 from tweeling.services import accounts, participation, permissions
 from tweeling.services import scenarios as sc
-from tweeling.store import gpkg_geometry
-from tweeling.store.base import InterventionRecord, ScenarioInfo
-from tweeling.store.gpkg_branches import EDITABLE, STATUSES, ConcurrentEdit, check_name
 
 router = APIRouter(tags=["scenarios"])
 MAX_DIFF_FEATURES = 10_000
@@ -409,10 +408,10 @@ def _features(d: sc.ScenarioDiff) -> tuple[dict[str, Any], bool]:
     ]
     truncated = len(picked) > MAX_DIFF_FEATURES
     picked = picked[:MAX_DIFF_FEATURES]
-    contents = [c.before if c.kind == "removed" else c.after for _, c in picked]
-    geoms = gpkg_geometry.decode([x.get("geometry") for x in contents]) if contents else []
     feats = []
-    for (layer, c), content, geom in zip(picked, contents, geoms, strict=True):
+    for layer, c in picked:
+        content = c.before if c.kind == "removed" else c.after
+        geom = content.get("geometry")  # shapely: the diff service decodes
         props = rs.properties({k: v for k, v in content.items() if k != "geometry"})
         feats.append(
             {

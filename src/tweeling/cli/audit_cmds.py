@@ -21,8 +21,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _filter(actor, scenario, obj, action, since, until, after):
+    from tweeling.core.records import AuditFilter
     from tweeling.core.timeaxis import user_time_text
-    from tweeling.store.gpkg_audit import AuditFilter
 
     def when(text, what):
         return None if text is None else user_time_text(text, what=what)

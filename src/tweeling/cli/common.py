@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tweeling.core.errors import TweelingError
+from tweeling.core.errors import TweelingError, disk_full_text
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # messages stay on one line for logs and grep
@@ -45,3 +46,8 @@ def run(fn: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         err.print("[bold red]interrupted:[/] nothing of the unfinished step was stored")
         raise typer.Exit(130) from None
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        err.print(f"[bold red]error:[/] {escape(disk_full_text(exc))}", highlight=False)
+        raise typer.Exit(1) from None

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tweeling.store.base import LayerInfo, StoredFeature, WriteReport
+from tweeling.core.records import LayerInfo, StoredFeature, WriteReport
 
 
 def _progress(console: Console) -> Progress:
@@ -103,7 +103,7 @@ def union_extent(infos: list[LayerInfo]):
 def info(console: Console, ws) -> None:
     infos = ws.store.layers()
     console.print(f"[bold]{ws.name}[/]  ({ws.root})")
-    console.print(f"store: {ws.store.path}  CRS: {ws.config['twin']['crs']} (RD New + NAP)")
+    console.print(f"store: {ws.store.location}  CRS: {ws.config['twin']['crs']} (RD New + NAP)")
     console.print(f"extent of all layers: {_extent(union_extent(infos))}")
     layers(console, infos)
     txns = [t for t in ws.store.transactions() if t["kind"] == "import"]

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tweeling.core.records import RunRecord
 from tweeling.models.base import Model, ModelInfo
-from tweeling.store.base import RunRecord
 
 
 def model_list(console: Console, models: dict[str, Model]) -> None:

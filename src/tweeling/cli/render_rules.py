@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tweeling.core.records import FindingsRecord
 from tweeling.core.rules import Norm
-from tweeling.store.base import FindingsRecord
 
 VERDICT_STYLE = {
     "complies": "green",

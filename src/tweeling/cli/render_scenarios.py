@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tweeling.core.changes import Change
+from tweeling.core.records import InterventionRecord, ScenarioInfo
 from tweeling.services.scenarios import ApplyReport, MergeReport, ScenarioDiff
-from tweeling.store.base import InterventionRecord, ScenarioInfo
 
 
 def scenario_list(console: Console, infos: list[ScenarioInfo]) -> None:

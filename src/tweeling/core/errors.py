@@ -61,6 +61,25 @@ class StoreBusy(WorkspaceError):
     """Another process holds the twin's write lock (beyond the busy timeout)."""
 
 
+class StoreFull(WorkspaceError):
+    """The disk holding the twin's store is full; the change was rolled back."""
+
+
+def disk_full_text(exc: OSError) -> str:
+    """What to say when writing a file failed on a full disk (``errno.ENOSPC``)."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return f"disk full{where}: nothing of the unfinished step was stored (free space and retry)"
+
+
+class ConcurrentEdit(WorkspaceError):
+    """The scenario changed since the caller read it (optimistic concurrency check)."""
+
+
+class AlreadyExists(InputError):
+    """What was to be made exists already (a scenario name, a username, an identity at an
+    identity provider): HTTP 409, and nothing was written."""
+
+
 class Throttled(TweelingError):
     """Too many attempts or requests; ``retry_after_s`` says when to try again (HTTP 429
     with Retry-After)."""

@@ -21,8 +21,8 @@ import numpy as np
 from tweeling.core.errors import InputError
 
 if TYPE_CHECKING:
-    from tweeling.store.base import Bbox, StoredFeature
-    from tweeling.store.geopackage import GeoPackageStore
+    from tweeling.core.records import Bbox, StoredFeature
+    from tweeling.store.base import TwinStore
 
 _TYPES = ("number", "integer", "text", "boolean", "json")
 
@@ -186,7 +186,7 @@ class RunContext:
     """What a model run may read: the scenario view of the twin, checked parameters, the
     extent, and progress reporting (which also raises :class:`Cancelled` when asked)."""
 
-    store: GeoPackageStore
+    store: TwinStore
     scenario: str | None
     parameters: dict[str, Any]
     extent: Bbox

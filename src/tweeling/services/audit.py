@@ -20,7 +20,7 @@ from typing import Any
 from tweeling.core import access
 from tweeling.core.audit import AuditEntry, Verification
 from tweeling.core.people import Principal, local_operator
-from tweeling.store.gpkg_audit import AuditFilter
+from tweeling.core.records import AuditFilter
 
 
 def _os_user() -> str:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tweeling.core.errors import InputError
+from tweeling.core.records import RunRecord
 from tweeling.services.results import BASELINE, current_runs, indicators
-from tweeling.store.base import RunRecord
-from tweeling.store.geopackage import GeoPackageStore
+from tweeling.store.base import TwinStore
 
 MAX_SCENARIOS = 20
 
@@ -33,7 +33,7 @@ class Comparison:
 
 
 def compare(
-    store: GeoPackageStore, scenarios: list[str], *, models: list[str] | None = None
+    store: TwinStore, scenarios: list[str], *, models: list[str] | None = None
 ) -> Comparison:
     """The indicators of every model with an up-to-date run on the baseline or one of
     ``scenarios`` (or of just ``models``), side by side."""

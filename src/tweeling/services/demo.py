@@ -15,13 +15,13 @@ import yaml
 
 from tweeling.core.crs import union_bounds
 from tweeling.core.errors import InputError
+from tweeling.core.records import FindingsRecord, RunRecord, WriteReport
 from tweeling.services.importing import import_source
 from tweeling.services.rules import check_scenario
 from tweeling.services.runs import run_model
 from tweeling.services.scenarios import apply_interventions, create_scenario, set_status
 from tweeling.services.workspace import CONFIG, Workspace, init_workspace, open_workspace
 from tweeling.sources.interventions import read_interventions
-from tweeling.store.base import FindingsRecord, RunRecord, WriteReport
 
 # What the demo imports: (source kind, files relative to the data folder, options).
 DEMO_SOURCES: list[tuple[str, list[str], dict]] = [

@@ -11,10 +11,10 @@ from typing import Any
 
 from tweeling.core.errors import InputError, SchemaChanged
 from tweeling.core.features import ImportBatch
+from tweeling.core.records import WriteReport
 from tweeling.services import audit
 from tweeling.services.import_worker import worker_batch
 from tweeling.services.workspace import Workspace
-from tweeling.store.base import WriteReport
 
 SOURCES = (
     "cityjson",
@@ -104,7 +104,7 @@ def _import_streamed(ws, kind, path, options, work, user, on_batch) -> WriteRepo
 
 
 def _write_from_worker(ws, kind, path, options, work, user, on_batch) -> WriteReport:
-    with worker_batch(kind, path, options, work) as batch:
+    with worker_batch(kind, path, options, work, ws.store.chunk_preparer()) as batch:
         progress = on_batch(batch) if on_batch else None
         return _write(ws.store, kind, batch, user, progress)
 

@@ -8,8 +8,8 @@ from tweeling.core import access
 from tweeling.core.access import Denied, ScenarioAccess
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.people import Principal
+from tweeling.core.views import parse_ref
 from tweeling.services.accounts import twin_public
-from tweeling.store.gpkg_views import parse_ref
 
 BASELINE = "baseline"
 

@@ -22,12 +22,12 @@ from typing import Any
 import shapely
 
 from tweeling.core.errors import InputError
+from tweeling.core.records import InterventionRecord, StoredFeature
 from tweeling.core.rules import NORMS_LAYER, Norm
 from tweeling.services import results
 from tweeling.services.results import BASELINE, LRU
 from tweeling.services.rules import BUILDINGS, ZONING_LAYER, RuleBook, checked, rule_book
-from tweeling.store.base import InterventionRecord, StoredFeature
-from tweeling.store.geopackage import GeoPackageStore
+from tweeling.store.base import TwinStore
 
 NEARBY_M = 100.0
 ROWS_CACHE_BYTES = 128 << 20  # buildings' rows of per-object outputs (estimated)
@@ -57,7 +57,7 @@ class Place:
 
 
 def here(
-    store: GeoPackageStore,
+    store: TwinStore,
     x: float,
     y: float,
     scenario: str,
@@ -94,13 +94,13 @@ def here(
     return place
 
 
-def _rule_book(store: GeoPackageStore) -> tuple[tuple, RuleBook]:
+def _rule_book(store: TwinStore) -> tuple[tuple, RuleBook]:
     """The twin's rule book (rules.rule_book), kept while the baseline's norms and zoning
     plans are unchanged; with the key it is kept under."""
     baseline = store.view(None)
     present = set(store.vector_layers())
     key = (
-        str(store.path),
+        store.location,
         store.scenarios.info(BASELINE).created_at,
         tuple(
             (layer, layer in present and store.layer_stamp(layer, baseline))
@@ -110,7 +110,7 @@ def _rule_book(store: GeoPackageStore) -> tuple[tuple, RuleBook]:
     return key, _BOOKS.get_or_make(key, lambda: rule_book(store))
 
 
-def _findings(store: GeoPackageStore, scenario: str, view, on: date, book_key: tuple) -> list:
+def _findings(store: TwinStore, scenario: str, view, on: date, book_key: tuple) -> list:
     """The scenario's findings on a date (rules.checked: stored ones while valid, else
     computed and stored), kept while the scenario, the rule book and its runs are
     unchanged — what decides whether stored findings are still valid."""

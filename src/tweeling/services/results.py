@@ -26,8 +26,8 @@ import numpy as np
 import orjson
 
 from tweeling.core.errors import InputError, NotFoundError, TweelingError
-from tweeling.store.base import RunRecord
-from tweeling.store.geopackage import GeoPackageStore
+from tweeling.core.records import RunRecord
+from tweeling.store.base import TwinStore
 
 BASELINE = "baseline"
 GRID_CACHE_BYTES = 256 << 20  # grids kept in memory, shared by the threads of a process
@@ -76,7 +76,7 @@ class GridData:
         return round(v, 4) if np.isfinite(v) else None
 
 
-def get_run(store: GeoPackageStore, run_id: str) -> RunRecord:
+def get_run(store: TwinStore, run_id: str) -> RunRecord:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise InputError(f"run id {run_id[:80]!r} is not 1–64 letters, digits, '_' or '-'")
     run = store.run(run_id)
@@ -85,7 +85,7 @@ def get_run(store: GeoPackageStore, run_id: str) -> RunRecord:
     return run
 
 
-def output_file(store: GeoPackageStore, run: RunRecord, name: str) -> tuple[Path, str]:
+def output_file(store: TwinStore, run: RunRecord, name: str) -> tuple[Path, str]:
     """The file of output ``name`` (or a recorded file name such as ``indicators.json``)
     with its media type; never a path outside the run's folder."""
     if not isinstance(name, str) or not _OUTPUT.fullmatch(name) or ".." in name:
@@ -184,7 +184,7 @@ def file_key(path: Path) -> tuple:
     return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def grid(store: GeoPackageStore, run: RunRecord, name: str) -> GridData:
+def grid(store: TwinStore, run: RunRecord, name: str) -> GridData:
     """A grid output of a run (cached; its values are read-only)."""
     if (run.outputs.get(name) or {}).get("kind") != "grid":
         raise NotFoundError(f"run {run.id} has no grid output {name!r}")
@@ -212,7 +212,7 @@ def read_grid(path: Path) -> GridData:
     return GridData(values, t.c, t.f, t.a, unit)
 
 
-def object_rows(store: GeoPackageStore, run: RunRecord, name: str) -> list[dict[str, Any]]:
+def object_rows(store: TwinStore, run: RunRecord, name: str) -> list[dict[str, Any]]:
     if (run.outputs.get(name) or {}).get("kind") != "objects":
         kinds = sorted(k for k, o in run.outputs.items() if o.get("kind") == "objects")
         raise NotFoundError(
@@ -236,7 +236,7 @@ def field_unit(field: str, value: Any = None) -> str | None:
     return None
 
 
-def indicators(store: GeoPackageStore, run: RunRecord) -> dict[str, dict[str, Any]]:
+def indicators(store: TwinStore, run: RunRecord) -> dict[str, dict[str, Any]]:
     path = store.runs_dir / run.id / "indicators.json"
     return orjson.loads(path.read_bytes()) if path.is_file() else {}
 
@@ -244,14 +244,14 @@ def indicators(store: GeoPackageStore, run: RunRecord) -> dict[str, dict[str, An
 # ------------------------------------------------------------------ up-to-date runs
 
 
-def view_state(store: GeoPackageStore, view) -> tuple:
+def view_state(store: TwinStore, view) -> tuple:
     """A key that changes whenever what ``view`` shows may have changed (caches key on
     it): the twin (its file and when its baseline was made), its area, the view's levels
     and, per layer (vector and raster), the store's ``layer_stamp`` — which moves with every
     import that changes the layer and every edit of a scenario in the view (parameters
     included). Cheap: a few small queries."""
     return (
-        str(store.path),
+        store.location,
         store.scenarios.info(BASELINE).created_at,
         store.area_of_interest(),
         view.ref,
@@ -263,7 +263,7 @@ def view_state(store: GeoPackageStore, view) -> tuple:
 _CURRENT = LRU(1 << 62, CURRENT_CACHE_ENTRIES)
 
 
-def current_runs(store: GeoPackageStore, ref: str) -> dict[str, RunRecord]:
+def current_runs(store: TwinStore, ref: str) -> dict[str, RunRecord]:
     """Per model, the latest run on scenario ``ref`` (``baseline``, NAME or NAME@LABEL)
     whose input hashes equal what the scenario shows now (the runs service's identity:
     a run on changed inputs is out of date). Models no longer installed are left out.
@@ -286,7 +286,7 @@ def current_runs(store: GeoPackageStore, ref: str) -> dict[str, RunRecord]:
     return {model: by_id[run_id] for model, run_id in chosen.items()}
 
 
-def _current_runs(store: GeoPackageStore, ref: str, runs: list[RunRecord]) -> dict:
+def _current_runs(store: TwinStore, ref: str, runs: list[RunRecord]) -> dict:
     from tweeling.services.runs import prepare
 
     per_model: dict[str, list[RunRecord]] = {}

@@ -28,12 +28,12 @@ import shapely
 from shapely.strtree import STRtree
 
 from tweeling.core.errors import InputError
+from tweeling.core.records import FindingsRecord
 from tweeling.core.rules import NORMS_LAYER, Norm, judge
 from tweeling.core.timeaxis import to_text, utc_now
 from tweeling.services import audit
 from tweeling.services.scenarios import diff_views
-from tweeling.store.base import FindingsRecord
-from tweeling.store.geopackage import GeoPackageStore
+from tweeling.store.base import TwinStore
 
 ZONING_LAYER = "zoning_plan_objects"
 BUILDINGS = "buildings"
@@ -136,7 +136,7 @@ class RuleBook:
         )
 
 
-def rule_book(store: GeoPackageStore) -> RuleBook:
+def rule_book(store: TwinStore) -> RuleBook:
     """Every norm the twin holds: imported rule sets and converted zoning plans."""
     layers = set(store.vector_layers())
     norms: list[Norm] = []
@@ -153,14 +153,14 @@ def rule_book(store: GeoPackageStore) -> RuleBook:
     return RuleBook(norms)
 
 
-def applies_here(store: GeoPackageStore, geometry, on: date) -> list[Norm]:
+def applies_here(store: TwinStore, geometry, on: date) -> list[Norm]:
     """The norms in force on ``on`` at a point, polygon or building footprint."""
     if geometry is None or geometry.is_empty:
         raise InputError("no location given", field="location")
     return rule_book(store).at(geometry, on)
 
 
-def building_geometry(store: GeoPackageStore, building_id: str, scenario: str | None = None):
+def building_geometry(store: TwinStore, building_id: str, scenario: str | None = None):
     """A building's footprint (by object id or BAG id) as the scenario shows it."""
     found = store.lookup(BUILDINGS, [building_id], scenario=scenario).get(building_id)
     if found is None:
@@ -182,7 +182,7 @@ def building_geometry(store: GeoPackageStore, building_id: str, scenario: str | 
 
 
 def check_scenario(
-    store: GeoPackageStore, scenario: str, on: date, *, user: str = ""
+    store: TwinStore, scenario: str, on: date, *, user: str = ""
 ) -> FindingsRecord:
     """Judge a scenario's interventions and model results against the norms in force on
     ``on``; the findings are stored with the scenario version's content hash."""
@@ -190,7 +190,7 @@ def check_scenario(
 
 
 def checked(
-    store: GeoPackageStore, scenario: str, on: date, *, user: str = "", reuse: bool = True
+    store: TwinStore, scenario: str, on: date, *, user: str = "", reuse: bool = True
 ) -> tuple[FindingsRecord, bool]:
     """The findings of a scenario on a date: the stored ones while the scenario version,
     the norms and the model runs are unchanged, else computed again; and whether they were
@@ -211,7 +211,7 @@ def checked(
     return _check(store, scenario, view, book, on, user), False
 
 
-def _rules_and_runs_hash(store: GeoPackageStore, scenario: str, book: RuleBook) -> str:
+def _rules_and_runs_hash(store: TwinStore, scenario: str, book: RuleBook) -> str:
     """The norms and the scenario's model runs: a new run can turn 'cannot judge' around."""
     runs = sorted(r.id for r in store.runs() if r.scenario == scenario)
     return hashlib.sha256((book.hash + "\n" + ",".join(runs)).encode()).hexdigest()
@@ -246,7 +246,7 @@ def _check(store, scenario, view, book: RuleBook, on: date, user: str) -> Findin
     return record
 
 
-def stale(store: GeoPackageStore, record: FindingsRecord) -> bool:
+def stale(store: TwinStore, record: FindingsRecord) -> bool:
     """Whether the scenario, the norms or its model runs changed since the findings were
     computed."""
     return store.content_hash(record.scenario) != record.content_hash or (

@@ -15,12 +15,15 @@ their georeference, object values and indicators as canonical JSON.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import importlib
 import inspect
+import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +33,12 @@ import orjson
 
 from tweeling.core.crs import RD_NEW
 from tweeling.core.errors import InputError, NotFoundError, TweelingError
+from tweeling.core.records import Bbox, RunRecord
 from tweeling.core.timeaxis import to_text, utc_now
 from tweeling.models import registry
 from tweeling.models.base import Grid, Model, ModelResult, RunContext
 from tweeling.services import audit
-from tweeling.store.base import Bbox, RunRecord
-from tweeling.store.geopackage import GeoPackageStore
+from tweeling.store.base import TwinStore
 
 Progress = Callable[[float, str], None]
 
@@ -53,7 +56,7 @@ class Reproduction:
 
 
 def prepare(
-    store: GeoPackageStore,
+    store: TwinStore,
     name: str,
     *,
     scenario: str | None = None,
@@ -103,7 +106,7 @@ def prepare(
     return model, checked, box, inputs
 
 
-def check_extent(store: GeoPackageStore, extent: Bbox | None) -> Bbox:
+def check_extent(store: TwinStore, extent: Bbox | None) -> Bbox:
     area = store.area_of_interest()
     if extent is None:
         if area is None:
@@ -127,7 +130,7 @@ def code_hash(model: Model) -> str:
 
 
 def run_model(
-    store: GeoPackageStore,
+    store: TwinStore,
     name: str,
     *,
     scenario: str | None = None,
@@ -160,62 +163,62 @@ def run_model(
     started = to_text(utc_now())
     t0 = time.perf_counter()
     tmp = store.runs_dir / f".{run_id}.partial"
-    try:
-        result = _execute(store, model, scenario, checked, box, progress)
-        digest, outputs = write_result(result, tmp)
-        duration = time.perf_counter() - t0
-        record = RunRecord(
-            run_id,
-            info.name,
-            info.version,
-            code,
-            ref,
-            inputs,
-            checked,
-            box,
-            user,
-            started,
-            round(duration, 3),
-            digest,
-            outputs,
-            list(result.notes),
-        )
-        (tmp / "run.json").write_bytes(orjson.dumps(record.to_dict(), option=orjson.OPT_INDENT_2))
-        final = store.runs_dir / run_id
-        shutil.rmtree(final, ignore_errors=True)  # files of an earlier, incomplete attempt
-        tmp.rename(final)
-        if found is None:
-            try:
-                with store.unit():
-                    store.record_run(record)
-                    audit.record(
-                        store,
-                        "model.run",
-                        f"runs/{run_id}",
-                        scenario=ref,
-                        data={
-                            "model": info.name,
-                            "model_version": info.version,
-                            "code_hash": code,
-                            "inputs": inputs,
-                            "parameters": checked,
-                            "extent": list(box),
-                            "result_hash": digest,
-                        },
-                    )
-            except BaseException:
-                shutil.rmtree(final, ignore_errors=True)
-                raise
-        else:
-            record = found  # files restored; the recorded run stays as it was
-        return record, False
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _working(tmp):
+        try:
+            result = _execute(store, model, scenario, checked, box, progress)
+            digest, outputs = write_result(result, tmp)
+            duration = time.perf_counter() - t0
+            record = RunRecord(
+                run_id,
+                info.name,
+                info.version,
+                code,
+                ref,
+                inputs,
+                checked,
+                box,
+                user,
+                started,
+                round(duration, 3),
+                digest,
+                outputs,
+                list(result.notes),
+            )
+            provenance = orjson.dumps(record.to_dict(), option=orjson.OPT_INDENT_2)
+            (tmp / "run.json").write_bytes(provenance)
+            final = store.runs_dir / run_id
+            shutil.rmtree(final, ignore_errors=True)  # files of an earlier, incomplete attempt
+            tmp.rename(final)
+            if found is None:
+                try:
+                    with store.unit():
+                        store.record_run(record)
+                        audit.record(
+                            store,
+                            "model.run",
+                            f"runs/{run_id}",
+                            scenario=ref,
+                            data={
+                                "model": info.name,
+                                "model_version": info.version,
+                                "code_hash": code,
+                                "inputs": inputs,
+                                "parameters": checked,
+                                "extent": list(box),
+                                "result_hash": digest,
+                            },
+                        )
+                except BaseException:
+                    shutil.rmtree(final, ignore_errors=True)
+                    raise
+            else:
+                record = found  # files restored; the recorded run stays as it was
+            return record, False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def reproduce(
-    store: GeoPackageStore, run_id: str, *, progress: Progress | None = None
-) -> Reproduction:
+def reproduce(store: TwinStore, run_id: str, *, progress: Progress | None = None) -> Reproduction:
     """Execute a stored run again from its recorded inputs and compare the result hash."""
     run = store.run(run_id)
     if run is None:
@@ -230,12 +233,71 @@ def reproduce(
             f"{model.info.version}"
         )
     tmp = store.runs_dir / f".{run_id}.reproduce"
-    try:
-        result = _execute(store, model, scenario, checked, box, progress)
-        digest, _ = write_result(result, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _working(tmp):
+        try:
+            result = _execute(store, model, scenario, checked, box, progress)
+            digest, _ = write_result(result, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return Reproduction(run, digest, inputs == run.inputs, code_hash(model) == run.code_hash)
+
+
+@contextmanager
+def _working(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a run's working folder while it is computed and stored.
+
+    The lock stays with the folder when it is renamed to ``runs/<id>`` and ends with the
+    process, however it ends: :func:`clean_unfinished` removes only folders nobody holds.
+    Another process computing the same run holds it already: that is said, not waited for."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TweelingError(
+                f"run {folder.name.strip('.').split('.')[0]} is being computed by another "
+                "process; try again when it has finished (it will then be re-used)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _held(folder: Path) -> bool:
+    """Whether a process holds ``folder``'s lock (it is computing or storing that run)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def clean_unfinished(store: TwinStore) -> list[str]:
+    """Remove what runs that stopped half-way left in ``runs/`` (a server or command killed
+    while computing or storing): working folders (``.ID.partial``, ``.ID.reproduce``) and
+    complete folders of runs that were never recorded — their jobs said nothing was
+    stored. Folders another process is working in are left alone. Returns what went."""
+    if not store.runs_dir.is_dir():
+        return []
+    recorded = {r.id for r in store.runs()}
+    gone = []
+    for folder in sorted(store.runs_dir.iterdir()):
+        if not folder.is_dir():
+            continue
+        unfinished = folder.name.startswith(".") and folder.name.endswith(
+            (".partial", ".reproduce")
+        )
+        if (unfinished or folder.name not in recorded) and not _held(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder.name)
+    return gone
 
 
 def _execute(store, model, scenario, checked, box, progress) -> ModelResult:
@@ -247,9 +309,12 @@ def _execute(store, model, scenario, checked, box, progress) -> ModelResult:
 
 
 def write_result(result: ModelResult, folder: Path) -> tuple[str, dict[str, Any]]:
-    """Write a result's files into ``folder``; return its result hash and output summary."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    """Write a result's files into ``folder`` (made when missing, emptied when not); return
+    its result hash and output summary."""
+    if folder.is_dir():  # keep the folder itself: its lock (see _working) stays held
+        for old in folder.iterdir():
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256(b"tweeling-result/1\n")
     outputs: dict[str, Any] = {}
     for name, grid in sorted(result.grids.items()):

@@ -13,17 +13,18 @@ The Python API of scenarios (the CLI calls these and nothing else)::
 
 The semantics (overlay, diff, apply, three-way merge) are the pure functions of
 :mod:`tweeling.core.changes`; the store supplies the contents of just the objects that can
-differ (:meth:`GeoPackageStore.candidate_ids`), so costs follow the changes, not the twin.
+differ (:meth:`TwinStore.candidate_ids`), so costs follow the changes, not the twin.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import shapely
 
 from tweeling.core import changes as ch
 from tweeling.core.errors import (
@@ -35,18 +36,16 @@ from tweeling.core.errors import (
 )
 from tweeling.core.features import FeatureChunk, FieldType
 from tweeling.core.interventions import Intervention
+from tweeling.core.records import FrozenVersion, ScenarioInfo
+from tweeling.core.views import View
 from tweeling.services import audit
-from tweeling.store import gpkg_geometry
-from tweeling.store.base import FrozenVersion, ScenarioInfo
-from tweeling.store.geopackage import GeoPackageStore
-from tweeling.store.gpkg_branches import ScenarioEdit
-from tweeling.store.gpkg_views import View
+from tweeling.store.base import ScenarioEditor, TwinStore
 
 PARAMETERS = "parameters"  # the pseudo-layer name of parameters in diffs and conflicts
 
 
 @contextmanager
-def _changing(store: GeoPackageStore, name: str) -> Iterator[None]:
+def _changing(store: TwinStore, name: str) -> Iterator[None]:
     """A unit of work changing scenario ``name`` (its edit and audit entry together)."""
     try:
         with store.unit():
@@ -123,7 +122,7 @@ class MergeReport:
 
 
 def create_scenario(
-    store: GeoPackageStore,
+    store: TwinStore,
     name: str,
     *,
     parent: str = "baseline",
@@ -152,7 +151,7 @@ def create_scenario(
 
 
 def fork_scenario(
-    store: GeoPackageStore, source: str, name: str, *, author: str = "", description: str = ""
+    store: TwinStore, source: str, name: str, *, author: str = "", description: str = ""
 ) -> ScenarioInfo:
     """A new scenario built on ``source`` (its latest state, or a frozen ``NAME@LABEL``):
     it shows exactly what ``source`` shows until it is changed."""
@@ -162,7 +161,7 @@ def fork_scenario(
 
 
 def freeze_scenario(
-    store: GeoPackageStore, name: str, label: str, *, author: str = "", note: str = ""
+    store: TwinStore, name: str, label: str, *, author: str = "", note: str = ""
 ) -> FrozenVersion:
     with store.unit():
         v = store.scenarios.freeze(name, label, author=author or audit.current().label, note=note)
@@ -177,7 +176,7 @@ def freeze_scenario(
     return v
 
 
-def set_status(store: GeoPackageStore, name: str, status: str) -> ScenarioInfo:
+def set_status(store: TwinStore, name: str, status: str) -> ScenarioInfo:
     """Change a scenario's status (draft, shared, published, decided, archived). Publishing
     needs what it is built on to be public too: the baseline, or a published scenario, so
     that everyone can see everything a published scenario shows."""
@@ -203,7 +202,7 @@ def set_status(store: GeoPackageStore, name: str, status: str) -> ScenarioInfo:
     return info
 
 
-def delete_scenario(store: GeoPackageStore, name: str) -> None:
+def delete_scenario(store: TwinStore, name: str) -> None:
     with store.unit():
         info = store.scenarios.info(name)
         store.scenarios.delete(name)
@@ -217,7 +216,7 @@ def delete_scenario(store: GeoPackageStore, name: str) -> None:
         )
 
 
-def share_scenario(store: GeoPackageStore, name: str, username: str, right: str | None) -> None:
+def share_scenario(store: TwinStore, name: str, username: str, right: str | None) -> None:
     """Share a scenario with a person to ``read`` or ``edit`` it, or stop (``None``)."""
     if right not in ("read", "edit", None):
         raise InputError(f"{right!r}: share to read or edit", field="right")
@@ -233,7 +232,7 @@ def share_scenario(store: GeoPackageStore, name: str, username: str, right: str 
         )
 
 
-def verify_frozen(store: GeoPackageStore, ref: str) -> tuple[str, str]:
+def verify_frozen(store: TwinStore, ref: str) -> tuple[str, str]:
     """(hash recorded at freezing, hash of what the version shows now); equal when intact."""
     view = store.view(ref)
     if view.frozen is None:
@@ -246,7 +245,7 @@ def verify_frozen(store: GeoPackageStore, ref: str) -> tuple[str, str]:
 
 
 def apply_interventions(
-    store: GeoPackageStore,
+    store: TwinStore,
     scenario: str,
     interventions: Iterable[Intervention],
     *,
@@ -293,7 +292,7 @@ def apply_interventions(
     return report
 
 
-def _apply_one(store: GeoPackageStore, edit: ScenarioEdit, iv: Intervention, area) -> str | None:
+def _apply_one(store: TwinStore, edit: ScenarioEditor, iv: Intervention, area) -> str | None:
     if iv.kind == "parameter":
         edit.set_parameter(iv.parameter, iv.value, iv.unit)
         edit.log(
@@ -384,7 +383,7 @@ def _check_in_area(iv: Intervention, area) -> None:
         )
 
 
-def _new_id(edit: ScenarioEdit, layer: str) -> str:
+def _new_id(edit: ScenarioEditor, layer: str) -> str:
     """An id for an added object without one: scenario, transaction and a counter."""
     while True:
         edit.new_ids += 1
@@ -406,7 +405,7 @@ def _chunk(layer: str, ids: list[str], geoms: list, props: list[dict[str, Any]])
 # ---------------------------------------------------------------------------- diff
 
 
-def diff_scenarios(store: GeoPackageStore, a: str, b: str | None = None) -> ScenarioDiff:
+def diff_scenarios(store: TwinStore, a: str, b: str | None = None) -> ScenarioDiff:
     """Changes from ``a`` to ``b``; with one scenario, from what it is built on to it."""
     if b is None:
         vb = store.view(a)
@@ -422,7 +421,7 @@ def diff_scenarios(store: GeoPackageStore, a: str, b: str | None = None) -> Scen
 
 
 def diff_views(
-    store: GeoPackageStore, va: View, vb: View, *, only: list[str] | None = None
+    store: TwinStore, va: View, vb: View, *, only: list[str] | None = None
 ) -> ScenarioDiff:
     """Changes from view ``va`` to ``vb`` (in the layers ``only``, else all)."""
     layers = {}
@@ -433,9 +432,25 @@ def diff_views(
         sa, sb = _present(store.contents(layer, ids, va)), _present(store.contents(layer, ids, vb))
         found = ch.diff(sa, sb)
         if found:
-            layers[layer] = found
+            layers[layer] = _with_geometries(found)
     params = ch.diff(store.parameters(view=va), store.parameters(view=vb))
     return ScenarioDiff(va.ref, vb.ref, layers, params)
+
+
+def _with_geometries(changes: list[ch.Change]) -> list[ch.Change]:
+    """The changes with their contents' geometries as shapely geometries (the store hands
+    out ISO WKB, compared byte for byte; readers of a diff want shapes), decoded at once."""
+    contents = [c for change in changes for c in (change.before, change.after) if c]
+    shapes = iter(shapely.from_wkb([c.get("geometry") for c in contents]))
+    decoded = {id(c): {**c, "geometry": next(shapes)} for c in contents}
+    return [
+        replace(
+            change,
+            before=decoded.get(id(change.before)) if change.before else change.before,
+            after=decoded.get(id(change.after)) if change.after else change.after,
+        )
+        for change in changes
+    ]
 
 
 def _present(contents: Mapping[str, dict | None]) -> dict[str, dict]:
@@ -446,7 +461,7 @@ def _present(contents: Mapping[str, dict | None]) -> dict[str, dict]:
 
 
 def merge_scenarios(
-    store: GeoPackageStore,
+    store: TwinStore,
     source: str,
     target: str,
     *,
@@ -498,7 +513,7 @@ def merge_scenarios(
 
 
 def rebase_scenario(
-    store: GeoPackageStore,
+    store: TwinStore,
     name: str,
     *,
     author: str = "",
@@ -551,7 +566,7 @@ def rebase_scenario(
     return MergeReport(info.parent or "", name, written, resolved)
 
 
-def _common_ancestor(store: GeoPackageStore, a: View, b: View) -> View:
+def _common_ancestor(store: TwinStore, a: View, b: View) -> View:
     """The state both views derive from: the nearest branch in both chains, as of the
     earlier of the two transactions at which they see it."""
     in_a = {lv.branch: lv.txn for lv in a.levels}
@@ -624,7 +639,7 @@ def _resolve(state: dict, c: ch.Conflict, choice: str, key: str) -> dict:
 
 
 def _write_state(
-    edit: ScenarioEdit, layer: str, ids: list[str], desired: dict, current: dict
+    edit: ScenarioEditor, layer: str, ids: list[str], desired: dict, current: dict
 ) -> int:
     """Make the scenario show ``desired`` for ``ids`` (``current`` is what it shows now):
     objects equal to the parent's need no own version; others get one, or a tombstone."""
@@ -645,13 +660,13 @@ def _write_state(
     if remove:
         edit.remove(layer, remove)
     if put:
-        geoms = gpkg_geometry.decode([desired[i]["geometry"] for i in put])
+        geoms = shapely.from_wkb([desired[i]["geometry"] for i in put])
         props = [{k: v for k, v in desired[i].items() if k != "geometry"} for i in put]
         edit.put(layer, _chunk(layer, put, list(geoms), props))
     return len(revert) + len(remove) + len(put)
 
 
-def _write_parameters(edit: ScenarioEdit, desired: dict, current: dict) -> int:
+def _write_parameters(edit: ScenarioEditor, desired: dict, current: dict) -> int:
     n = 0
     for name in sorted(set(desired) | set(current)):
         want = desired.get(name)

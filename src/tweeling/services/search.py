@@ -282,7 +282,7 @@ _cache: dict[str, tuple[tuple, NameIndex]] = {}
 def name_index(store) -> NameIndex:
     """The name index of the store's current state (built on first use after a change)."""
     key = _state(store)
-    path = str(store.path.resolve())
+    path = store.location
     with _lock:  # one thread builds; the others wait for it rather than build it again
         cached = _cache.get(path)
         if cached is None or cached[0] != key:

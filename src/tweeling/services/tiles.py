@@ -48,7 +48,7 @@ from mapbox_vector_tile.Mapbox import vector_tile_pb2
 from tweeling.core.crs import RD_BOUNDS, RD_NEW, transformer
 from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.features import FieldType
-from tweeling.store.gpkg_views import View
+from tweeling.core.views import View
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 TMS_ID = TMS.id

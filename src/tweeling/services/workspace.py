@@ -1,4 +1,5 @@
-"""Twin workspaces: a folder with ``twin.toml``, the GeoPackage store and raster files.
+"""Twin workspaces: a folder with ``twin.toml``, the store (a GeoPackage file by default;
+see :mod:`tweeling.store.backends`), raster files and run results.
 
 Like a QGIS project folder: copy the folder and you have the twin.
 """
@@ -17,17 +18,18 @@ from tweeling import __version__
 from tweeling.core.crs import RD_NAP
 from tweeling.core.errors import WorkspaceError
 from tweeling.core.timeaxis import to_text, utc_now
-from tweeling.store.geopackage import GeoPackageStore
+from tweeling.store import backends
+from tweeling.store.base import TwinStore
 
 CONFIG = "twin.toml"
-STORE_FILE = "twin.gpkg"
+STORE_FILE = backends.STORE_FILE
 
 
 @dataclass
 class Workspace:
     root: Path
     config: dict[str, Any]
-    store: GeoPackageStore
+    store: TwinStore
 
     @property
     def name(self) -> str:
@@ -46,7 +48,7 @@ class Workspace:
 def init_workspace(directory: str | os.PathLike, *, name: str | None = None) -> Workspace:
     """Create a new twin workspace in ``directory`` (created when missing, must hold no twin)."""
     root = Path(directory).resolve()
-    if (root / CONFIG).exists() or (root / STORE_FILE).exists():
+    if (root / CONFIG).exists() or backends.holds_store(root):
         raise WorkspaceError(f"{root} already holds a twin")
     if root.exists() and not root.is_dir():
         raise WorkspaceError(f"{root} is a file, not a folder")
@@ -58,9 +60,9 @@ def init_workspace(directory: str | os.PathLike, *, name: str | None = None) -> 
             "created": to_text(utc_now()),
             "tweeling_version": __version__,
         },
-        "store": {"file": STORE_FILE, "rasters": "rasters"},
+        "store": backends.default_config(),
     }
-    store = GeoPackageStore.create(root / STORE_FILE, raster_dir=root / "rasters")
+    store = backends.create_store(root, config["store"])
     (root / CONFIG).write_text(tomli_w.dumps(config), encoding="utf-8")
     return Workspace(root, config, store)
 
@@ -89,9 +91,5 @@ def open_workspace(directory: str | os.PathLike | None = None) -> Workspace:
         config = tomllib.loads((root / CONFIG).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(f"{root / CONFIG}: {exc}") from None
-    store_cfg = config.get("store", {})
-    store = GeoPackageStore(
-        root / store_cfg.get("file", STORE_FILE),
-        raster_dir=root / store_cfg.get("rasters", "rasters"),
-    )
+    store = backends.open_store(root, config.get("store", {}))
     return Workspace(root, config, store)

@@ -23,16 +23,14 @@ import orjson
 import shapely
 
 from tweeling.core.crs import check_rd_bounds, union_bounds
-from tweeling.core.errors import InputError, NotFoundError, StoreBusy, WorkspaceError
+from tweeling.core.errors import InputError, NotFoundError, WorkspaceError
 from tweeling.core.features import (
     FieldType,
     ImportBatch,
     LayerSchema,
     RasterLayer,
 )
-from tweeling.core.timeaxis import from_text, to_text, utc_now
-from tweeling.store import gpkg_geometry, gpkg_schema, gpkg_views
-from tweeling.store.base import (
+from tweeling.core.records import (
     Bbox,
     FindingsRecord,
     LayerInfo,
@@ -41,14 +39,16 @@ from tweeling.store.base import (
     StoredFeature,
     WriteReport,
 )
+from tweeling.core.timeaxis import from_text, to_text, utc_now
+from tweeling.core.views import BASELINE, Level, View
+from tweeling.store import gpkg_connection, gpkg_geometry, gpkg_schema, gpkg_views
 from tweeling.store.gpkg_audit import GpkgAudit
 from tweeling.store.gpkg_branches import GpkgScenarios
 from tweeling.store.gpkg_import import BatchWriter
 from tweeling.store.gpkg_people import GpkgPeople
 from tweeling.store.gpkg_read import VERSION_COLS, current_sql, versions_sql
 from tweeling.store.gpkg_rounds import GpkgRounds
-from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
-from tweeling.store.gpkg_views import Level, View
+from tweeling.store.gpkg_schema import quote, versions_table
 
 AREA_MARGIN_M = 1000.0  # default twin area: the layers' extent plus this margin
 
@@ -64,6 +64,7 @@ class GeoPackageStore:
         busy_timeout: float = 5.0,
     ):
         self.path = Path(path)
+        self.location = str(self.path)
         self.raster_dir = Path(raster_dir) if raster_dir else self.path.parent / "rasters"
         if not self.path.exists():
             raise WorkspaceError(f"store {self.path} does not exist (run 'tweeling init')")
@@ -295,6 +296,10 @@ class GeoPackageStore:
             raise InputError(f"layer {raster.name!r} exists and is not a raster layer")
         return "changed" if row is not None else "added"
 
+    def chunk_preparer(self):
+        """GeoPackage blobs, hashes and bounds of a chunk (:func:`prepare.prepare_chunk`)."""
+        return _prepare_in_worker
+
     @contextmanager
     def unit(self) -> Iterator[None]:
         """One unit of work: every store write inside it, and the audit entries recording
@@ -312,22 +317,21 @@ class GeoPackageStore:
             try:
                 yield con
             except BaseException:
-                con.execute(f"ROLLBACK TO {name}")
-                con.execute(f"RELEASE {name}")
+                if con.in_transaction:  # else SQLite rolled all of it back (a full disk)
+                    con.execute(f"ROLLBACK TO {name}")
+                    con.execute(f"RELEASE {name}")
                 raise
             else:
                 con.execute(f"RELEASE {name}")
             finally:
                 self._depth -= 1
             return
-        try:
-            con.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreBusy(f"{self.path} is busy or locked: {exc}") from None
+        con.execute("BEGIN IMMEDIATE")  # StoreBusy when another process writes
         try:
             yield con
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:  # SQLite rolls back itself on a full disk, for one
+                con.execute("ROLLBACK")
             self._changed()  # facts cached inside the transaction may be rolled back
             raise
         else:
@@ -561,10 +565,12 @@ class GeoPackageStore:
 
     def contents(self, layer: str, ids: list[str], view: View) -> dict[str, dict[str, Any] | None]:
         """Each id's content in a view, as compared by diffs and merges: the attributes
-        (nulls left out) and ``"geometry"`` (its GeoPackage blob); ``None`` when absent."""
+        (nulls left out) and ``"geometry"`` as ISO WKB (the GeoPackage blob without its
+        header: what was written, byte for byte); ``None`` when absent."""
         rows = self._lookup_rows(self.schema(layer), view, ids)
+        wkb = gpkg_geometry.wkb_of
         return {
-            i: None if r is None else {**orjson.loads(r[3]), "geometry": r[1]}
+            i: None if r is None else {**orjson.loads(r[3]), "geometry": wkb(r[1])}
             for i, r in rows.items()
         }
 
@@ -875,7 +881,13 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    con = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+    con = gpkg_connection.connect(path, busy_timeout)
     con.execute("PRAGMA foreign_keys = OFF")
     con.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: bounded memory for imports
     return con
+
+
+def _prepare_in_worker(schema: LayerSchema, chunk, path: str | None):
+    from tweeling.store.prepare import prepare_chunk
+
+    return prepare_chunk(schema, chunk, path=path)

@@ -10,29 +10,16 @@ in the same transaction. The hashing is :mod:`tweeling.core.audit`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tweeling.core.audit import GENESIS, AuditEntry, Verification, seal, verify_chain
+from tweeling.core.records import AuditFilter
 from tweeling.core.timeaxis import to_text, utc_now
 
 if TYPE_CHECKING:
     from tweeling.store.geopackage import GeoPackageStore
 
 _COLS = "seq, at, actor, actor_id, action, object, scenario, version, data, prev, hash"
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    """Which entries to show; every field optional (period: ISO texts, UTC)."""
-
-    actor: str | None = None
-    scenario: str | None = None
-    object: str | None = None  # exact, or a prefix ending in '/' (e.g. "comment/")
-    action: str | None = None  # exact, or a prefix ending in '.' (e.g. "scenario.")
-    since: str | None = None
-    until: str | None = None
-    after_seq: int = 0
 
 
 class GpkgAudit:

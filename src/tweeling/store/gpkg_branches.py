@@ -11,7 +11,6 @@ the same time waits, then gets a clear error; a failed edit leaves nothing behin
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,40 +19,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from tweeling.core.errors import InputError, StoreBusy, WorkspaceError
+from tweeling.core.branches import EDITABLE, STATUSES, check_name
+from tweeling.core.errors import (
+    AlreadyExists,
+    ConcurrentEdit,
+    InputError,
+    StoreBusy,
+    WorkspaceError,
+)
 from tweeling.core.features import FeatureChunk
+from tweeling.core.records import FrozenVersion, InterventionRecord, ScenarioInfo, StoredFeature
 from tweeling.core.timeaxis import to_text, utc_now
+from tweeling.core.views import BASELINE, BASELINE_NAME, View, parse_ref
 from tweeling.store import gpkg_views
-from tweeling.store.base import FrozenVersion, InterventionRecord, ScenarioInfo, StoredFeature
 from tweeling.store.gpkg_read import HASH
-from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
-from tweeling.store.gpkg_views import BASELINE_NAME, View, parse_ref
+from tweeling.store.gpkg_schema import quote, versions_table
 from tweeling.store.prepare import prepare_chunk
 
 if TYPE_CHECKING:
     from tweeling.store.geopackage import GeoPackageStore
 
-STATUSES = ("draft", "shared", "published", "decided", "archived")
-EDITABLE = ("draft", "shared")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _TOMBSTONE_HASH = "-"
-
-
-class ConcurrentEdit(WorkspaceError):
-    """The scenario changed since the caller read it (optimistic concurrency check)."""
 
 
 class _Unchanged(Exception):
     """An edit that changed nothing: its transaction is rolled back, not logged."""
-
-
-def check_name(name: str, what: str = "scenario name") -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name == BASELINE_NAME:
-        raise InputError(
-            f"{what} {name!r} is not allowed: use 1–64 letters, digits, '_', '.' or '-', "
-            f"starting with a letter or digit (and not {BASELINE_NAME!r})"
-        )
-    return name
 
 
 class GpkgScenarios:
@@ -158,7 +148,7 @@ class GpkgScenarios:
         check_name(name)
         with self.store._transaction() as con:
             if con.execute("SELECT 1 FROM tw_branches WHERE name = ?", (name,)).fetchone():
-                raise InputError(f"scenario {name!r} already exists")
+                raise AlreadyExists(f"scenario {name!r} already exists", field="name")
             pview = gpkg_views.resolve(con, parent)
             now = to_text(utc_now())
             txn = _log_txn(con, "scenario-create", name, author, now)
@@ -229,7 +219,7 @@ class GpkgScenarios:
             if con.execute(
                 "SELECT 1 FROM tw_frozen WHERE branch = ? AND label = ?", (view.branch, label)
             ).fetchone():
-                raise InputError(f"scenario {name!r} already has a frozen version {label!r}")
+                raise AlreadyExists(f"scenario {name!r} already has a frozen version {label!r}")
             now = to_text(utc_now())
             txn = _log_txn(con, "scenario-freeze", name, author, now)
             pinned = gpkg_views.pinned(con, f"{name}@{label}", name, view.branch, txn)

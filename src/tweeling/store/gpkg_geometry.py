@@ -42,6 +42,11 @@ def wkb_offset(blob: bytes) -> int:
     return 8 + _ENVELOPE_BYTES[(flags >> 1) & 0b111]
 
 
+def wkb_of(blob: bytes | None) -> bytes | None:
+    """The ISO WKB inside a GeoPackage blob (None stays None)."""
+    return None if blob is None else blob[wkb_offset(blob) :]
+
+
 def decode(blobs: list[bytes | None]) -> np.ndarray:
     """Decode GeoPackage blobs to shapely geometries (None stays None)."""
     wkbs = [None if b is None else b[wkb_offset(b) :] for b in blobs]

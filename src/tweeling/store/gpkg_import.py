@@ -16,11 +16,12 @@ import orjson
 
 from tweeling.core.errors import InputError
 from tweeling.core.features import FeatureChunk, ImportBatch, LayerSchema, chunked
+from tweeling.core.records import LayerReport, Progress, WriteReport
 from tweeling.core.timeaxis import to_text
+from tweeling.core.views import BASELINE
 from tweeling.store import gpkg_geometry, gpkg_schema, rtree_bulk
-from tweeling.store.base import LayerReport, Progress, WriteReport
 from tweeling.store.gpkg_read import CURRENT_META
-from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
+from tweeling.store.gpkg_schema import quote, versions_table
 from tweeling.store.prepare import PreparedChunk, prepare_chunk
 
 CHUNK = 5000

@@ -9,14 +9,14 @@ module only reads and writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sqlite3
 from typing import TYPE_CHECKING
 
 from tweeling.core.access import ScenarioAccess
-from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.errors import AlreadyExists, NotFoundError
 from tweeling.core.people import Person, Role
-from tweeling.store.gpkg_schema import BASELINE
-from tweeling.store.gpkg_views import BASELINE_NAME, parse_ref
+from tweeling.core.records import SessionRecord, TokenRecord
+from tweeling.core.views import BASELINE, BASELINE_NAME, parse_ref
 
 if TYPE_CHECKING:
     from tweeling.store.geopackage import GeoPackageStore
@@ -26,29 +26,6 @@ _PERSON = (
     "password_hash IS NOT NULL"
 )
 _PERSON_P = ", ".join("p." + c for c in _PERSON.split(", "))  # the same, of alias p
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    person: Person
-    csrf: str
-    via: str
-    created_at: str
-    expires_at: str
-    seen_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    id: int
-    person_id: int
-    name: str
-    hash: str
-    scope: str
-    created_at: str
-    expires_at: str
-    revoked_at: str | None
-    used_at: str | None
 
 
 def _person(row: tuple) -> Person:
@@ -91,13 +68,19 @@ class GpkgPeople:
     ) -> Person:
         with self.store._transaction() as con:
             if con.execute("SELECT 1 FROM tw_people WHERE username = ?", (username,)).fetchone():
-                raise InputError(f"there is already a person {username!r}", field="username")
+                raise AlreadyExists(f"there is already a person {username!r}", field="username")
             issuer, subject = oidc or (None, None)
-            pid = con.execute(
-                "INSERT INTO tw_people (username, display_name, role, password_hash, "
-                "created_at, oidc_issuer, oidc_subject) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (username, display_name, role.value, password_hash, at, issuer, subject),
-            ).lastrowid
+            try:
+                pid = con.execute(
+                    "INSERT INTO tw_people (username, display_name, role, password_hash, "
+                    "created_at, oidc_issuer, oidc_subject) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (username, display_name, role.value, password_hash, at, issuer, subject),
+                ).lastrowid
+            except sqlite3.IntegrityError as exc:  # the identity signed in in parallel
+                raise AlreadyExists(
+                    f"the identity {subject!r} of {issuer!r} has an account already",
+                    field="oidc",
+                ) from exc
         return self.get(pid)
 
     def get(self, person_id: int) -> Person:

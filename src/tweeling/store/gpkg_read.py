@@ -15,7 +15,7 @@ from typing import Any
 
 from tweeling.core.errors import InputError
 from tweeling.core.features import FieldType, LayerSchema
-from tweeling.store.base import Bbox
+from tweeling.core.records import Bbox
 from tweeling.store.gpkg_schema import quote, versions_table
 from tweeling.store.values import column_value
 

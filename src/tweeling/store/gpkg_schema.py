@@ -25,7 +25,6 @@ GPKG_USER_VERSION = 10400  # GeoPackage 1.4
 # 2: scenarios (branch bases, interventions, parameters, frozen versions); 3: model runs;
 # 4: findings; 5: people, sessions, tokens, the audit log, shares, participation
 STORE_FORMAT = 5
-BASELINE = 0  # branch id of the baseline (root branch)
 
 _GPKG_TYPES = {
     FieldType.TEXT: "TEXT",
@@ -181,7 +180,8 @@ def migrate(con: sqlite3.Connection, found: int) -> None:
             create_people_tables(con)
         con.execute("UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),))
     except BaseException:
-        con.execute("ROLLBACK")
+        if con.in_transaction:
+            con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
 
@@ -250,8 +250,7 @@ def create_people_tables(con: sqlite3.Connection) -> None:
         "CREATE TABLE IF NOT EXISTS tw_notifications (id INTEGER PRIMARY KEY, "
         "person_id INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, "
         "text TEXT NOT NULL, link TEXT, read_at TEXT)",
-        "CREATE INDEX IF NOT EXISTS tw_notifications_person ON tw_notifications "
-        "(person_id, id)",
+        "CREATE INDEX IF NOT EXISTS tw_notifications_person ON tw_notifications (person_id, id)",
     ):
         con.execute(sql)
 

@@ -19,14 +19,14 @@ import hashlib
 import heapq
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from tweeling.core.errors import InputError, NotFoundError
+from tweeling.core.errors import NotFoundError
 from tweeling.core.features import LayerSchema
-from tweeling.store.base import Bbox
+from tweeling.core.records import Bbox
+from tweeling.core.views import BASELINE, BASELINE_NAME, Level, View, parse_ref
 from tweeling.store.gpkg_read import (
     BRANCH,
     DELETED,
@@ -36,59 +36,10 @@ from tweeling.store.gpkg_read import (
     field_type,
     versions_sql,
 )
-from tweeling.store.gpkg_schema import BASELINE, quote, versions_table
+from tweeling.store.gpkg_schema import quote, versions_table
 from tweeling.store.values import column_value
 
-BASELINE_NAME = "baseline"
 _PART = 900  # ids per IN (...) list: below SQLite's default limit of bound parameters
-
-
-@dataclass(frozen=True)
-class Level:
-    """One branch as of transaction ``txn`` (``None``: its latest state)."""
-
-    branch: int
-    txn: int | None
-
-
-@dataclass(frozen=True)
-class View:
-    """What a scenario reference shows: ``name`` or ``name@label`` (a frozen version)."""
-
-    ref: str
-    name: str
-    branch: int
-    levels: tuple[Level, ...]  # nearest first; the last is the baseline
-    frozen: str | None = None
-
-    @property
-    def upper(self) -> tuple[Level, ...]:
-        return self.levels[:-1]
-
-    @property
-    def root(self) -> Level:
-        return self.levels[-1]
-
-    @property
-    def is_baseline_head(self) -> bool:
-        return len(self.levels) == 1 and self.levels[0].txn is None
-
-    def root_view(self) -> View:
-        """The baseline as this view sees it."""
-        return View(BASELINE_NAME, BASELINE_NAME, BASELINE, (self.root,))
-
-    def parent_view(self) -> View:
-        """What this view is built on: its chain without its own level."""
-        if len(self.levels) < 2:
-            raise InputError("the baseline has no parent")
-        return View(f"{self.ref}^", self.ref, self.levels[1].branch, self.levels[1:])
-
-
-def parse_ref(ref: str) -> tuple[str, str | None]:
-    name, sep, label = ref.partition("@")
-    if not name or (sep and not label):
-        raise InputError(f"scenario reference {ref!r} is not NAME or NAME@VERSION")
-    return name, (label if sep else None)
 
 
 def resolve(con: sqlite3.Connection, ref: str | None) -> View:
