@@ -171,3 +171,69 @@ def test_a_server_killed_mid_run_leaves_nothing_half_stored(twin):
         os.close(fd)
     with open_workspace(twin) as ws:
         assert clean_unfinished(ws.store) == [busy.name]  # nobody holds it any more
+
+
+# ---------------------------------------------------------------------------- formats
+
+
+def _set_meta(twin, **values) -> None:
+    con = sqlite3.connect(twin / "twin.gpkg")
+    with con:
+        for key, value in values.items():
+            con.execute("INSERT OR REPLACE INTO tw_meta VALUES (?, ?)", (key, str(value)))
+    con.close()
+
+
+def test_a_store_of_a_newer_tweeling_is_refused_naming_the_versions(twin):
+    import hashlib
+
+    from tweeling import __version__
+    from tweeling.core.errors import WorkspaceError
+    from tweeling.store.gpkg_schema import STORE_FORMAT
+
+    _set_meta(twin, store_format=STORE_FORMAT + 1, tweeling_version="9.9.0")
+    before = hashlib.sha256((twin / "twin.gpkg").read_bytes()).hexdigest()
+    with pytest.raises(WorkspaceError) as info:
+        open_workspace(twin)
+    said = str(info.value)
+    assert f"store format {STORE_FORMAT + 1}, written by Tweeling 9.9.0" in said
+    assert f"this Tweeling ({__version__}) reads store formats up to {STORE_FORMAT}" in said
+    assert hashlib.sha256((twin / "twin.gpkg").read_bytes()).hexdigest() == before
+    r = CliRunner().invoke(cli, ["scenario", "list", "--twin", str(twin)])
+    assert r.exit_code == 1 and "upgrade Tweeling" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("content", [b"not a database at all", None], ids=["text", "sqlite"])
+def test_a_file_that_is_no_tweeling_store_is_said_to_be_one(twin, content):
+    from tweeling.core.errors import WorkspaceError
+
+    path = twin / "twin.gpkg"
+    path.unlink()
+    if content is None:  # an SQLite file of something else
+        other = sqlite3.connect(path)
+        other.execute("CREATE TABLE t (x)")
+        other.close()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(WorkspaceError, match="is not a Tweeling store"):
+        open_workspace(twin)
+
+
+def test_two_servers_migrating_one_store_at_once(twin):
+    """Both open it; one migrates, the other finds it migrated (read again under the lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tweeling.store.gpkg_schema import STORE_FORMAT
+
+    _set_meta(twin, store_format=STORE_FORMAT - 1)
+
+    def open_it(_):
+        with open_workspace(twin) as ws:
+            return len(ws.store.scenarios.list())
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(open_it, range(4))) == [1] * 4
+    con = sqlite3.connect(twin / "twin.gpkg")
+    meta = dict(con.execute("SELECT key, value FROM tw_meta").fetchall())
+    con.close()
+    assert meta["store_format"] == str(STORE_FORMAT) and "tweeling_version" in meta

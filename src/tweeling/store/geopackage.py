@@ -68,15 +68,15 @@ class GeoPackageStore:
         self.raster_dir = Path(raster_dir) if raster_dir else self.path.parent / "rasters"
         if not self.path.exists():
             raise WorkspaceError(f"store {self.path} does not exist (run 'tweeling init')")
-        self._con = _connect(self.path, busy_timeout)
-        fmt = self._con.execute("SELECT value FROM tw_meta WHERE key='store_format'").fetchone()
-        if fmt is not None and int(fmt[0]) < gpkg_schema.STORE_FORMAT:
-            gpkg_schema.migrate(self._con, int(fmt[0]))
-            fmt = (gpkg_schema.STORE_FORMAT,)
-        if fmt is None or int(fmt[0]) != gpkg_schema.STORE_FORMAT:
-            raise WorkspaceError(
-                f"{self.path} is not a Tweeling store of format {gpkg_schema.STORE_FORMAT}"
-            )
+        try:
+            self._con = _connect(self.path, busy_timeout)
+        except sqlite3.DatabaseError:  # not SQLite at all
+            raise WorkspaceError(f"{self.path} is not a Tweeling store") from None
+        try:
+            gpkg_schema.check_format(self._con, self.path)
+        except BaseException:
+            self._con.close()
+            raise
         self._schemas: dict[str, LayerSchema] = {}
         self._txn_sources: dict[int, str] = {}
         # Ids each scenario level holds, per (layer, level): valid while the file is unchanged.

@@ -18,6 +18,7 @@ import sqlite3
 
 import pyproj
 
+from tweeling.core.errors import WorkspaceError
 from tweeling.core.features import FieldType, LayerSchema
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
@@ -104,7 +105,10 @@ def create_base_tables(con: sqlite3.Connection) -> None:
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) VALUES "
         "('tw_transactions', 'attributes', 'tw_transactions', 'Tweeling import log')"
     )
+    from tweeling import __version__
+
     con.execute("INSERT INTO tw_meta VALUES ('store_format', ?)", (str(STORE_FORMAT),))
+    con.execute("INSERT INTO tw_meta VALUES ('tweeling_version', ?)", (__version__,))
 
 
 def create_scenario_tables(con: sqlite3.Connection) -> None:
@@ -159,9 +163,39 @@ def create_findings_table(con: sqlite3.Connection) -> None:
     )
 
 
+def check_format(con: sqlite3.Connection, path) -> None:
+    """Refuse what is not a Tweeling store, or one of a newer format (naming the versions);
+    bring one of an older format up to date (:func:`migrate`)."""
+    from tweeling import __version__
+
+    try:
+        meta = dict(con.execute("SELECT key, value FROM tw_meta").fetchall())
+        found = int(meta["store_format"])
+    except (sqlite3.DatabaseError, KeyError, ValueError):
+        raise WorkspaceError(f"{path} is not a Tweeling store") from None
+    if found > STORE_FORMAT:
+        writer = meta.get("tweeling_version", "a newer version")
+        raise WorkspaceError(
+            f"{path} has store format {found}, written by Tweeling {writer}; this Tweeling "
+            f"({__version__}) reads store formats up to {STORE_FORMAT}: upgrade Tweeling to "
+            "open it (nothing was changed)"
+        )
+    if found < STORE_FORMAT:
+        migrate(con, found)
+
+
 def migrate(con: sqlite3.Connection, found: int) -> None:
-    """Bring a store of an older format up to :data:`STORE_FORMAT` (in one transaction)."""
+    """Bring a store of an older format up to :data:`STORE_FORMAT` (in one transaction).
+    Another process may have migrated it meanwhile (two servers started at once): the
+    format is read again under the write lock, and a store already migrated is left."""
+    from tweeling import __version__
+
     con.execute("BEGIN IMMEDIATE")
+    row = con.execute("SELECT value FROM tw_meta WHERE key = 'store_format'").fetchone()
+    found = int(row[0])
+    if found >= STORE_FORMAT:
+        con.execute("COMMIT")
+        return
     try:
         if found < 2:
             con.execute("ALTER TABLE tw_layers ADD COLUMN changed_txn INTEGER")
@@ -179,6 +213,9 @@ def migrate(con: sqlite3.Connection, found: int) -> None:
         if found < 5:
             create_people_tables(con)
         con.execute("UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),))
+        con.execute(
+            "INSERT OR REPLACE INTO tw_meta VALUES ('tweeling_version', ?)", (__version__,)
+        )
     except BaseException:
         if con.in_transaction:
             con.execute("ROLLBACK")
