@@ -9,6 +9,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || {
     echo "test.sh: could not install chromium" >&2; exit 1; }
 fi
+# The PostGIS store backend's tests use the PostgreSQL server here, with PostGIS.
+bash scripts/postgis.sh || exit 1
 .venv/bin/ruff check src tests benchmarks || exit 1
 .venv/bin/python -m pytest "$@"
 code=$?

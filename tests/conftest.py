@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -55,3 +56,41 @@ def bearer(root: Path, username: str = "planner", scope: str = "write") -> dict[
         person = ws.store.people.by_name(username)
         token = accounts.create_token(ws.store, person, "tests", scope=scope)
     return {"Authorization": f"Bearer {token.secret}"}
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+# The server the PostGIS tests use (scripts/postgis.sh installs PostGIS and starts it);
+# each test gets a database of its own, dropped afterwards.
+PG_ADMIN = os.environ.get("TWEELING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+_pg_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    import psycopg
+
+    try:
+        psycopg.connect(PG_ADMIN, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:  # never skip: the test command starts it
+        pytest.fail(f"PostgreSQL does not answer at {PG_ADMIN} ({exc}); run scripts/postgis.sh")
+    return PG_ADMIN
+
+
+@pytest.fixture
+def pg_database(pg_admin_url) -> str:
+    """The URL of a new, empty database with PostGIS, dropped after the test."""
+    import psycopg
+
+    name = f"tweeling_test_{os.getpid()}_{next(_pg_databases)}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{name}"')
+    url = pg_admin_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("CREATE EXTENSION postgis")
+        yield url
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

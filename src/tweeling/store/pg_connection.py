@@ -1,0 +1,126 @@
+"""Connections to a twin's PostgreSQL/PostGIS database (psycopg 3), and what goes wrong
+with them said in the twin's terms.
+
+A twin names its database in ``twin.toml`` by a PostgreSQL URL without a password
+(``postgresql://tweeling@db.example.nl:5432/provincie``): the password comes from the
+environment (``PGPASSWORD``) or the user's ``~/.pgpass``, as libpq reads them — never from
+the file, which is copied and shared with the twin. Every message names the database by
+its URL with any password removed.
+
+Errors: an unreachable or refusing server is :class:`~tweeling.core.errors.WorkspaceError`
+naming the URL; another writer holding a lock beyond the busy timeout is ``StoreBusy``; a
+full disk is ``StoreFull``; a connection lost mid-request is a ``WorkspaceError`` (the
+transaction is rolled back by the server: nothing is half-written).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tweeling.core.errors import InputError, StoreBusy, StoreFull, WorkspaceError
+
+SCHEMES = ("postgresql", "postgres")
+CONNECT_TIMEOUT_S = 10
+LOCK_TIMEOUT_MS = 5_000  # as the GeoPackage backend's busy timeout
+# Query-string settings that would carry a secret: refused like a password in the URL.
+_SECRET_KEYS = {"password", "sslpassword", "passfile"}
+
+
+def is_url(text: str) -> bool:
+    return urlsplit(str(text)).scheme in SCHEMES
+
+
+def redacted(url: str) -> str:
+    """The URL without a password, in its user part or its query (for messages and logs)."""
+    parts = urlsplit(url)
+    query = [(k, "***" if k in _SECRET_KEYS else v) for k, v in parse_qsl(parts.query)]
+    if parts.password is None and not any(k in _SECRET_KEYS for k, _ in query):
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, urlencode(query), parts.fragment))
+
+
+def check_url(url: str, *, where: str = "twin.toml [store] url") -> str:
+    """``url`` when it may name a twin's database: a PostgreSQL URL with a database name and
+    no password in it (or its query string)."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise InputError(f"{where}: {redacted(url)!r} is not a postgresql:// URL")
+    if parts.password is not None or _SECRET_KEYS & {k for k, _ in parse_qsl(parts.query)}:
+        raise InputError(
+            f"{where}: {redacted(url)!r} carries a password; give it in PGPASSWORD or "
+            "~/.pgpass instead (twin.toml is copied and shared with the twin)"
+        )
+    if not parts.path.strip("/"):
+        raise InputError(f"{where}: {url!r} names no database (postgresql://host/DATABASE)")
+    return url
+
+
+def conninfo(url: str, *, password: str | None = None, application: str = "tweeling") -> str:
+    """libpq connection string of ``url`` with our timeouts (and, for tools that were given
+    one, a password that never goes into the twin's files)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+    query.setdefault("application_name", application)
+    netloc = parts.netloc
+    if password is not None:
+        from urllib.parse import quote
+
+        user = quote(parts.username or "", safe="")
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+        netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
+
+
+def connect(url: str, **options):
+    """A psycopg connection to the twin's database (not in autocommit: each unit of work is
+    one transaction), or a :class:`WorkspaceError` naming the URL without its password."""
+    import psycopg
+
+    try:
+        con = psycopg.connect(conninfo(url), **options)
+    except psycopg.OperationalError as exc:
+        raise WorkspaceError(
+            f"cannot reach the twin's database {redacted(url)}: {_reason(exc, url)}"
+        ) from None
+    with con.cursor() as cur:
+        cur.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+    con.commit()
+    return con
+
+
+def translated(exc: Exception, url: str) -> Exception:
+    """The store's error for a psycopg error (``exc`` itself when it is none of them)."""
+    import psycopg
+    from psycopg import errors
+
+    where = redacted(url)
+    if isinstance(exc, errors.LockNotAvailable | errors.DeadlockDetected):
+        return StoreBusy(
+            f"the twin's database {where} is busy: another process is writing the same "
+            "rows; try again shortly"
+        )
+    if isinstance(exc, errors.DiskFull | errors.OutOfMemory):
+        return StoreFull(
+            f"disk full: the twin's database {where} could not be written; nothing of "
+            "the change was stored"
+        )
+    if isinstance(exc, psycopg.OperationalError):  # the server went away mid-request
+        return WorkspaceError(
+            f"lost the connection to the twin's database {where}: {_reason(exc, url)}; "
+            "nothing of the unfinished step was stored"
+        )
+    return exc
+
+
+def _reason(exc: Exception, url: str) -> str:
+    """The first line of libpq's message, with any password in it removed."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text
