@@ -97,10 +97,12 @@ def query_boxes(n: int, queries: int, seed: int = 7) -> list[tuple[float, ...]]:
     Centres come from the generator itself (same seed as ``tweeling synth``), not from a
     query, so that choosing boxes costs nothing.
     """
-    from tweeling.sources.synthetic import generate
+    from tweeling.services.demo import default_data_dir
+    from tweeling.sources.synthetic import MUNICIPALITIES, generate, municipalities
 
     rng = np.random.default_rng(seed)
-    cols = generate(min(n, 100_000), seed=1)
+    places = municipalities(default_data_dir() / MUNICIPALITIES)
+    cols = generate(min(n, 100_000), seed=1, places=places)
     picks = rng.integers(0, len(cols["cx"]), queries)
     halves = rng.uniform(100, 1500, queries)
     return [

@@ -313,9 +313,7 @@ def demo(
                 log=console.print,
             )
             check_demo_scenarios(ws, date.today(), user=_user(), log=console.print)
-            passwords = add_demo_participation(
-                ws, wind_params=wind_parameters(), log=console.print
-            )
+            passwords = add_demo_participation(ws, wind_params=wind_parameters(), log=console.print)
             tiles_cmds.seed_tiles(ws)  # the first visitors of the round wait for no rendering
             render.demo_summary(console, ws, reports, seconds)
             render.demo_accounts(console, passwords)
@@ -403,13 +401,21 @@ def synth(
     count: Annotated[int, typer.Argument(min=1, help="Number of buildings.")],
     out: Annotated[Path, typer.Argument(help="Output GeoJSON text sequence file (.geojsons).")],
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same buildings).")] = 1,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Data folder with cbs/gemeente_2015.topojson (default ../shared/data)."),
+    ] = None,
 ) -> None:
-    """Write N synthetic buildings over the Netherlands (RD New) for scale tests."""
+    """Write N synthetic buildings over the Netherlands (RD New) for scale tests, placed in
+    the CBS municipalities in proportion to their inhabitants."""
+    from tweeling.services.demo import default_data_dir
     from tweeling.sources.synthetic import write_geojsonseq
 
     def body():
         with render.count_progress(console, "synthetic buildings", count) as advance:
-            write_geojsonseq(out, count, seed=seed, progress=advance)
+            write_geojsonseq(
+                out, count, data_dir=data or default_data_dir(), seed=seed, progress=advance
+            )
         console.print(f"Wrote {count:,} synthetic buildings to {out}")
 
     run(body)

@@ -1,60 +1,33 @@
 """Synthetic buildings for scale tests: N footprints with heights over the Netherlands (RD New).
 
 Every feature says ``"synthetic": true`` and has an id starting with ``SYNTH.`` so that it can
-never be mistaken for real BAG data. Buildings cluster around Dutch towns (approximate centres
-below, weighted roughly by population) so that densities, and thus bbox query sizes, resemble
-real ones. The same seed gives the same buildings.
+never be mistaken for real BAG data. Buildings are placed where people live: each falls in
+one of the 2015 municipalities of CBS (``../shared/data/cbs/gemeente_2015.topojson``), chosen
+in proportion to its inhabitants (``aantal_inwoners``), around a point inside it with a
+spread of a quarter of the square root of its land area, and kept inside its boundary — so
+that densities, and thus the sizes of bbox queries and tiles, resemble the country's rather
+than a uniform scatter. The same seed gives the same buildings.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import orjson
 import shapely
 
+from tweeling.core.crs import CRS84, normalise_crs, transform_to_rd
+from tweeling.core.errors import InputError
 from tweeling.core.features import FeatureRecord, FieldType, LayerSchema
 
-# (x, y) in RD New of town centres (approximate, to the km) and a relative weight.
-TOWNS = np.array(
-    [
-        (121000, 487000, 9),
-        (92000, 437000, 7),
-        (81000, 455000, 6),
-        (136000, 456000, 4),
-        (161000, 383000, 3),
-        (233000, 582000, 2.5),
-        (133000, 397000, 2.2),
-        (145000, 487000, 2.2),
-        (113000, 401000, 1.9),
-        (187000, 428000, 1.8),
-        (258000, 471000, 1.6),
-        (190000, 444000, 1.6),
-        (104000, 488000, 1.6),
-        (203000, 503000, 1.3),
-        (182000, 579000, 1.2),
-        (176000, 318000, 1.2),
-        (85000, 447000, 1.0),
-        (93000, 464000, 1.2),
-        (155000, 463000, 1.6),
-        (149000, 411000, 1.5),
-        (194000, 469000, 1.6),
-        (105000, 425000, 1.2),
-        (31000, 391000, 0.5),
-        (233000, 557000, 0.7),
-        (160000, 502000, 0.8),
-        (113000, 551000, 0.6),
-        (256000, 532000, 1.1),
-        (209000, 376000, 1.0),
-        (208000, 473000, 1.0),
-        (111000, 516000, 1.1),
-    ],
-    dtype=float,
-)
-
+MUNICIPALITIES = Path("cbs") / "gemeente_2015.topojson"  # under the data folder
+SPREAD = 0.25  # of the square root of a municipality's land area: the spread of its buildings
+TRIES = 8  # draws per building before it is put at its municipality's anchor point
 FUNCTIONS = np.array(
     ["woonfunctie", "kantoorfunctie", "winkelfunctie", "industriefunctie", "bijeenkomstfunctie"]
 )
@@ -72,6 +45,7 @@ SCHEMA = LayerSchema(
         "storeys": FieldType.INTEGER,
         "construction_year": FieldType.INTEGER,
         "function": FieldType.TEXT,
+        "municipality": FieldType.TEXT,
     },
     title="Synthetic buildings (not real data)",
     description="Generated footprints for scale tests; every feature has synthetic = true.",
@@ -79,18 +53,74 @@ SCHEMA = LayerSchema(
 )
 
 
-def generate(n: int, *, seed: int = 1, start: int = 0) -> dict[str, np.ndarray]:
-    """Columns of ``n`` synthetic buildings (ids ``start`` … ``start + n - 1``)."""
+@dataclass(frozen=True)
+class Municipalities:
+    """Where synthetic buildings go: per municipality a point inside it (RD New), its
+    inhabitants (the weight), the spread in metres and its boundary (prepared)."""
+
+    names: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    inhabitants: np.ndarray
+    spread_m: np.ndarray
+    areas: np.ndarray
+
+
+@cache
+def municipalities(path: Path) -> Municipalities:
+    """The CBS municipalities of ``path`` (a TopoJSON file of CBS's wijk- en buurtkaart)."""
+    from tweeling.sources.cbs import decode_topojson
+
+    try:
+        topology = orjson.loads(Path(path).read_bytes())
+        (features,) = decode_topojson(topology).values()
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the CBS municipalities: {exc}", path=str(path)) from None
+    rows = [
+        f
+        for f in features
+        if f.geometry is not None and (f.properties.get("aantal_inwoners") or 0) > 0
+    ]
+    if not rows:
+        raise InputError("no municipality with inhabitants", path=str(path))
+    lonlat = np.array([f.geometry for f in rows], dtype=object)
+    areas = transform_to_rd(lonlat, normalise_crs(CRS84))
+    areas = shapely.make_valid(areas)
+    shapely.prepare(areas)
+    anchors = shapely.point_on_surface(areas)
+    land_m2 = np.array([(f.properties.get("oppervlakte_land_in_ha") or 0) * 1e4 for f in rows])
+    land_m2 = np.where(land_m2 > 0, land_m2, shapely.area(areas))
+    return Municipalities(
+        names=np.array([str(f.properties.get("gemeentenaam")) for f in rows]),
+        x=shapely.get_x(anchors),
+        y=shapely.get_y(anchors),
+        inhabitants=np.array([float(f.properties["aantal_inwoners"]) for f in rows]),
+        spread_m=SPREAD * np.sqrt(land_m2),
+        areas=areas,
+    )
+
+
+def generate(
+    n: int, *, seed: int = 1, start: int = 0, places: Municipalities
+) -> dict[str, np.ndarray]:
+    """Columns of ``n`` synthetic buildings (ids ``start`` … ``start + n - 1``) in
+    ``places`` (:func:`municipalities`)."""
     rng = np.random.default_rng([seed, start])
-    w = TOWNS[:, 2] / TOWNS[:, 2].sum()
-    town = rng.choice(len(TOWNS), size=n, p=w)
-    # Most buildings within a few km of a centre; a fifth spread over the surrounding land.
-    spread = np.where(rng.random(n) < 0.8, 2500.0, 9000.0) * np.sqrt(TOWNS[town, 2])
-    cx = TOWNS[town, 0] + rng.normal(0, 1, n) * spread
-    cy = TOWNS[town, 1] + rng.normal(0, 1, n) * spread
-    # Keep every building inside the Dutch RD New domain (the twin refuses others).
-    cx = np.clip(cx, 14000.0, 278000.0)
-    cy = np.clip(cy, 306000.0, 619000.0)
+    w = places.inhabitants / places.inhabitants.sum()
+    town = rng.choice(len(w), size=n, p=w)
+    cx = np.full(n, np.nan)
+    cy = np.full(n, np.nan)
+    todo = np.arange(n)
+    for _ in range(TRIES):  # draw again those that fell outside their municipality
+        t = town[todo]
+        x = places.x[t] + rng.normal(0, 1, len(todo)) * places.spread_m[t]
+        y = places.y[t] + rng.normal(0, 1, len(todo)) * places.spread_m[t]
+        inside = shapely.contains_xy(places.areas[t], x, y)
+        cx[todo[inside]], cy[todo[inside]] = x[inside], y[inside]
+        todo = todo[~inside]
+        if not len(todo):
+            break
+    cx[todo], cy[todo] = places.x[town[todo]], places.y[town[todo]]  # rare: very thin ones
     width = rng.uniform(5, 15, n)
     depth = rng.uniform(8, 20, n)
     angle = rng.uniform(0, np.pi, n)
@@ -99,6 +129,7 @@ def generate(n: int, *, seed: int = 1, start: int = 0) -> dict[str, np.ndarray]:
     height = np.round(storeys * 3.0 + rng.uniform(0.5, 3.0, n), 2)
     return {
         "id": np.char.add("SYNTH.", np.arange(start, start + n).astype(str)),
+        "municipality": places.names[town],
         "cx": cx,
         "cy": cy,
         "width": width,
@@ -133,13 +164,17 @@ def _properties(cols, i: int) -> dict:
         "storeys": int(cols["storeys"][i]),
         "construction_year": int(cols["year"][i]),
         "function": str(cols["function"][i]),
+        "municipality": str(cols["municipality"][i]),
     }
 
 
-def records(n: int, *, seed: int = 1, chunk: int = 100_000) -> Iterator[FeatureRecord]:
+def records(
+    n: int, *, data_dir: Path, seed: int = 1, chunk: int = 100_000
+) -> Iterator[FeatureRecord]:
     """The synthetic buildings as feature records (for importing without a file)."""
+    places = municipalities(Path(data_dir) / MUNICIPALITIES)
     for start in range(0, n, chunk):
-        cols = generate(min(chunk, n - start), seed=seed, start=start)
+        cols = generate(min(chunk, n - start), seed=seed, start=start, places=places)
         polys = shapely.polygons(_rings(cols))
         for i, poly in enumerate(polys):
             yield FeatureRecord(SCHEMA.name, str(cols["id"][i]), poly, _properties(cols, i))
@@ -149,6 +184,7 @@ def write_geojsonseq(
     path: str | os.PathLike,
     n: int,
     *,
+    data_dir: Path,
     seed: int = 1,
     chunk: int = 100_000,
     progress: Callable[[int], None] | None = None,
@@ -159,10 +195,11 @@ def write_geojsonseq(
     written under a temporary name and renamed when complete.
     """
     path = Path(path)
+    places = municipalities(Path(data_dir) / MUNICIPALITIES)
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "wb") as f:
         for start in range(0, n, chunk):
-            cols = generate(min(chunk, n - start), seed=seed, start=start)
+            cols = generate(min(chunk, n - start), seed=seed, start=start, places=places)
             rings = _rings(cols).tolist()
             lines = []
             for i, ring in enumerate(rings):
