@@ -15,6 +15,23 @@ def data_dir() -> Path:
     return Path(os.environ.get("TWEELING_DATA", REPO.parent / "shared" / "data")).resolve()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Argon2id at its lowest cost inside the test process: fixtures add hundreds of
+    accounts, and each hash at the real cost takes 0.3–0.7 s of CPU. Servers the tests start
+    as processes hash at the real cost (test_people checks a hash one made), and verifying
+    works for hashes of either cost."""
+    from argon2 import PasswordHasher
+
+    from tweeling.services import accounts
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(accounts, "_hasher", cheap)
+        mp.setattr(accounts, "_DUMMY", cheap.hash("not the password of anyone"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = data_dir()

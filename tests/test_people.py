@@ -45,6 +45,38 @@ def sign_in(client, username, password=PASSWORD):
     return r.json()["csrf_token"]
 
 
+def test_the_cli_stores_passwords_with_the_production_argon2id_cost(tmp_path):
+    """A real ``tweeling`` process (not this test process, whose hashing is cheap): RFC 9106's
+    recommended Argon2id cost, above OWASP's minimum (m >= 19 MiB, t >= 2)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from argon2 import extract_parameters
+
+    tweeling = Path(sys.executable).with_name("tweeling")
+    subprocess.run([tweeling, "init", tmp_path / "t"], check=True, capture_output=True)
+    add = [tweeling, "user", "add", "ada", "--role", "administrator", "--password-stdin"]
+    subprocess.run(
+        [*add, "--twin", tmp_path / "t"],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    with open_workspace(tmp_path / "t") as ws:
+        _, digest = ws.store.people.password_hash("ada")
+    made = extract_parameters(digest)
+    production = accounts.HASHER
+    assert digest.startswith("$argon2id$")
+    assert (made.memory_cost, made.time_cost, made.parallelism) == (
+        production.memory_cost,
+        production.time_cost,
+        production.parallelism,
+    )
+    assert made.memory_cost >= 19 * 1024 and made.time_cost >= 2
+
+
 def test_passwords_are_stored_as_argon2id_hashes_only(root):
     with open_workspace(root) as ws:
         person, digest = ws.store.people.password_hash("ada")
