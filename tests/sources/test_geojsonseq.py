@@ -118,6 +118,20 @@ def test_default_crs_is_crs84(tmp_path):
     assert 84000 < p.x < 86000 and 446000 < p.y < 448000  # Delft in RD New
 
 
+def test_rd_coordinates_without_a_crs_are_said_to_need_one(tmp_path):
+    """GeoJSON's default CRS is longitude/latitude; a file in RD New without --crs once
+    failed with "invalid geometry: Invalid Coordinate[inf inf]"."""
+    path = write(tmp_path / "rd.geojsons", [feature({"type": "Point", "coordinates": [X, Y]}, 0)])
+    fields, _, _, _ = geojsonseq.scan_schema(path)
+    with pytest.raises(InputError, match=r"coordinates outside .*--crs EPSG:28992") as err:
+        list(
+            geojsonseq.read_chunks(
+                path, layer="x", field_types=fields, renames={}, id_field=None, crs=None
+            )
+        )
+    assert "rd.geojsons" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [

@@ -194,6 +194,17 @@ def _chunk(path, layer, buffer, field_types, renames, id_field, source_crs) -> F
     )
     geoms = transform_to_rd(geoms, source_crs)
     if len(geoms):
+        per = shapely.bounds(geoms)
+        lost = ~np.isfinite(per).all(axis=1) & ~shapely.is_missing(geoms)
+        if lost.any():  # coordinates the source CRS does not have: another CRS, undeclared
+            i = int(np.argmax(lost))
+            raise InputError(
+                f"coordinates outside {source_crs.name} (the file's CRS as given or GeoJSON's "
+                "default, longitude/latitude): is the file in another CRS, such as RD New? "
+                "name it (--crs EPSG:28992)",
+                path=path,
+                object_id=ids[i],
+            )
         bounds = shapely.total_bounds(geoms)
         if np.all(np.isfinite(bounds)):
             check_rd_bounds(tuple(float(b) for b in bounds), path=path)
