@@ -751,7 +751,10 @@ class GeoPackageStore:
         """Store a check's findings, replacing an earlier check of the scenario on that date."""
         with self._transaction() as con:
             con.execute(
-                "INSERT OR REPLACE INTO tw_findings VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO tw_findings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scenario, "
+                "on_date) DO UPDATE SET content_hash = excluded.content_hash, rules_hash = "
+                "excluded.rules_hash, computed_at = excluded.computed_at, user = excluded.user, "
+                "findings = excluded.findings",
                 (
                     record.scenario,
                     record.on_date,

@@ -68,7 +68,8 @@ class GpkgAudit:
                 ),
             )
             con.executemany(
-                "INSERT OR REPLACE INTO tw_meta VALUES (?, ?)",
+                "INSERT INTO tw_meta VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [("audit_head_seq", str(entry.seq)), ("audit_head_hash", entry.hash)],
             )
         return entry

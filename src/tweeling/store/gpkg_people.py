@@ -71,11 +71,12 @@ class GpkgPeople:
                 raise AlreadyExists(f"there is already a person {username!r}", field="username")
             issuer, subject = oidc or (None, None)
             try:
-                pid = con.execute(
+                (pid,) = con.execute(
                     "INSERT INTO tw_people (username, display_name, role, password_hash, "
-                    "created_at, oidc_issuer, oidc_subject) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "created_at, oidc_issuer, oidc_subject) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
                     (username, display_name, role.value, password_hash, at, issuer, subject),
-                ).lastrowid
+                ).fetchall()[0]
             except sqlite3.IntegrityError as exc:  # the identity signed in in parallel
                 raise AlreadyExists(
                     f"the identity {subject!r} of {issuer!r} has an account already",
@@ -193,11 +194,11 @@ class GpkgPeople:
         self, person_id: int, name: str, digest: str, scope: str, at: str, expires_at: str
     ) -> TokenRecord:
         with self.store._transaction() as con:
-            tid = con.execute(
+            (tid,) = con.execute(
                 "INSERT INTO tw_tokens (person_id, name, hash, scope, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (person_id, name, digest, scope, at, expires_at),
-            ).lastrowid
+            ).fetchall()[0]
         return self.token(tid)
 
     def token(self, token_id: int) -> TokenRecord:
@@ -265,7 +266,11 @@ class GpkgPeople:
 
     def set_setting(self, key: str, value: str) -> None:
         with self.store._transaction() as con:
-            con.execute("INSERT OR REPLACE INTO tw_meta VALUES (?, ?)", (f"access_{key}", value))
+            con.execute(
+                "INSERT INTO tw_meta VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"access_{key}", value),
+            )
 
     # ------------------------------------------------------------------ scenario access
 
@@ -329,7 +334,8 @@ class GpkgPeople:
                 )
             else:
                 con.execute(
-                    "INSERT OR REPLACE INTO tw_scenario_shares VALUES (?, ?, ?)",
+                    "INSERT INTO tw_scenario_shares VALUES (?, ?, ?) ON CONFLICT "
+                    "(branch, person_id) DO UPDATE SET can_edit = excluded.can_edit",
                     (branch[0], person_id, int(can_edit)),
                 )
 

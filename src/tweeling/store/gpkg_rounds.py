@@ -59,10 +59,11 @@ class GpkgRounds:
 
     def add(self, r: Round) -> Round:
         with self.store._transaction() as con:
-            rid = con.execute(
-                f"INSERT INTO tw_rounds ({_ROUND}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rid,) = con.execute(
+                f"INSERT INTO tw_rounds ({_ROUND}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 _round_values(r),
-            ).lastrowid
+            ).fetchall()[0]
         return self.get(rid)
 
     def update(self, r: Round) -> Round:
@@ -140,9 +141,10 @@ class GpkgRounds:
         at: str,
     ) -> int:
         with self.store._transaction() as con:
-            return con.execute(
+            ((comment_id,),) = con.execute(
                 "INSERT INTO tw_comments (round_id, scenario, parent_id, author_id, author, "
-                "body, theme, geometry, object, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "body, theme, geometry, object, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (
                     round_id,
                     scenario,
@@ -155,7 +157,8 @@ class GpkgRounds:
                     obj,
                     at,
                 ),
-            ).lastrowid
+            ).fetchall()
+        return comment_id
 
     def comment(self, comment_id: int, *, viewer_id: int | None = None) -> Comment:
         row = self.con.execute(
@@ -222,7 +225,8 @@ class GpkgRounds:
                 )
             else:
                 cur = con.execute(
-                    "INSERT OR IGNORE INTO tw_supports VALUES (?, ?, ?)",
+                    "INSERT INTO tw_supports VALUES (?, ?, ?) "
+                    "ON CONFLICT (comment_id, person_id) DO NOTHING",
                     (comment_id, person_id, at),
                 )
             return cur.rowcount > 0

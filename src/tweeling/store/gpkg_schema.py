@@ -214,7 +214,9 @@ def migrate(con: sqlite3.Connection, found: int) -> None:
             create_people_tables(con)
         con.execute("UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),))
         con.execute(
-            "INSERT OR REPLACE INTO tw_meta VALUES ('tweeling_version', ?)", (__version__,)
+            "INSERT INTO tw_meta VALUES ('tweeling_version', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (__version__,),
         )
     except BaseException:
         if con.in_transaction:
