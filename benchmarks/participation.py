@@ -210,6 +210,11 @@ def fresh_copy(src: Path, dst: Path, *, cold_tiles: bool) -> Path:
     return dst
 
 
+def table_head(first: str, configs: list[str]) -> list[str]:
+    """The first two lines of a Markdown table with a column per configuration."""
+    return ["| " + first + " | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
+
+
 def demo_facts(twin: Path) -> dict:
     """What the simulated participants click on: buildings, points in the demo area."""
     from pyproj import Transformer
@@ -1054,8 +1059,7 @@ def report(results: list[dict], args) -> list[str]:
         by[r["config"]].append(r)
     configs = list(by)
     lines = [
-        "| per configuration: median (min–max) over runs | " + " | ".join(configs) + " |",
-        "|---|" + "---|" * len(configs),
+        *table_head("per configuration: median (min–max) over runs", configs),
     ]
 
     def row(label, fn, fmt="{:.0f}"):
@@ -1103,8 +1107,7 @@ def report(results: list[dict], args) -> list[str]:
         "Per request kind, all runs of a configuration pooled: count, p50 / p95 / p99 ms "
         "(range of the runs' p95):",
         "",
-        "| kind | " + " | ".join(configs) + " |",
-        "|---|" + "---|" * len(configs),
+        *table_head("kind", configs),
     ]
     for k in kinds:
         cells = []
@@ -1127,8 +1130,7 @@ def report(results: list[dict], args) -> list[str]:
         "configuration (by overall p95): requests/s, p50 / p95 ms, server CPU (cores), RSS "
         "(MB):",
         "",
-        "| seconds | " + " | ".join(configs) + " |",
-        "|---|" + "---|" * len(configs),
+        *table_head("seconds", configs),
     ]
     median_runs = {}
     for c in configs:
@@ -1152,8 +1154,7 @@ def report(results: list[dict], args) -> list[str]:
             "Each request kind alone, signed in, one after another on one connection before the "
             "load (median ms; range over runs):",
             "",
-            "| kind | " + " | ".join(configs) + " |",
-            "|---|" + "---|" * len(configs),
+            *table_head("kind", configs),
         ]
         for k in kinds_s:
             cells = []

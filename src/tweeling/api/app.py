@@ -162,8 +162,7 @@ def create_app(
     async def os_error(request: Request, exc: OSError):
         if exc.errno == errno.ENOSPC:  # a result or raster file on a full disk
             return problem(507, "Insufficient Storage", disk_full_text(exc))
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem(500, "Internal Server Error", "an unexpected error; the server logged it")
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # never a plain-text traceback

@@ -66,9 +66,12 @@ def seed_tiles(ws, scenarios: list[str] | None = None, zooms: range = range(13, 
         ws.store.view(name)  # an unknown scenario is an error before any work
     svc = tiles.TileService(ws.root, tiles.twin_tile_id(ws.config))
     area = ws.store.area_of_interest()
-    count = len(tiles.tiles_over(area, zooms)) * len(names) if area else 0
+    todo = tiles.tiles_over(area, zooms) if area else None  # None: seed says what is missing
+    count = len(todo or ()) * len(names)
     with render.count_progress(console, "tiles", count) as advance:
-        report = tiles.seed(svc, ws.store, scenarios=names, zooms=zooms, progress=advance)
+        report = tiles.seed(
+            svc, ws.store, scenarios=names, zooms=zooms, tiles=todo, progress=advance
+        )
     shown = ", ".join(n or "baseline" for n in names)
     console.print(
         f"Seeded {report.tiles:,} tiles ({report.with_features:,} with features) of {shown} "

@@ -26,6 +26,11 @@ def unregister(name: str) -> None:
     _extra.pop(name, None)
 
 
+def registered() -> dict[str, Model]:
+    """The models registered at run time (not through entry points)."""
+    return dict(_extra)
+
+
 def available() -> dict[str, Model]:
     """Every model by name: entry points first, then registered ones."""
     out = dict(_installed())

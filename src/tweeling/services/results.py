@@ -277,7 +277,7 @@ def current_runs(store: TwinStore, ref: str) -> dict[str, RunRecord]:
     view = store.view(None if ref == BASELINE else ref)  # unknown scenarios: NotFoundError
     runs = [r for r in store.runs() if r.scenario == ref]  # ordered by start time
     here = tuple((r.id, (store.runs_dir / r.id).is_dir()) for r in runs)
-    registered = tuple(sorted((n, id(m)) for n, m in registry._extra.items()))
+    registered = tuple(sorted((n, id(m)) for n, m in registry.registered().items()))
     key = (view_state(store, view), here, registered)
     chosen = _CURRENT.get_or_make(
         key, lambda: {model: run.id for model, run in _current_runs(store, ref, runs).items()}

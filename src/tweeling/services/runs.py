@@ -252,16 +252,23 @@ def _working(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock(fd):
             raise TweelingError(
                 f"run {folder.name.strip('.').split('.')[0]} is being computed by another "
                 "process; try again when it has finished (it will then be re-used)"
-            ) from None
+            )
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _lock(fd: int) -> bool:
+    """Take the exclusive lock of an open folder without waiting; False: another holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _held(folder: Path) -> bool:
@@ -271,12 +278,9 @@ def _held(folder: Path) -> bool:
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        return not _lock(fd)
     finally:
         os.close(fd)
-    return False
 
 
 def clean_unfinished(store: TwinStore) -> list[str]:

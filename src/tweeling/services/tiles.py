@@ -759,18 +759,21 @@ def seed(
     *,
     scenarios: Iterable[str | None] = (None,),
     zooms: Iterable[int] = range(13, DATA_MAXZOOM + 1),
+    tiles: list[TileId] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SeedReport:
     """Render every layer's tiles over the twin's area of interest into the tile cache, for
     each of ``scenarios`` (``None``: the baseline), so that the first people to open a map
     (a round just opened, a plan just published) get cached tiles — the seeding of a tile
     cache as MapProxy and GeoWebCache do it. Layers and tiles a scenario leaves alone are
-    shared with the baseline (rendered once). ``progress`` is called with tiles done."""
+    shared with the baseline (rendered once). ``tiles``: those of the area at ``zooms``
+    when already known (:func:`tiles_over`). ``progress`` is called with tiles done."""
     t0 = time.perf_counter()
-    area = store.area_of_interest()
-    if area is None:
-        raise InputError("the twin has no area of interest yet: import data first")
-    tiles = tiles_over(area, zooms)
+    if tiles is None:
+        area = store.area_of_interest()
+        if area is None:
+            raise InputError("the twin has no area of interest yet: import data first")
+        tiles = tiles_over(area, zooms)
     names = [p.name for p in svc.plans(store)]
     done = with_features = 0
     for scenario in scenarios:

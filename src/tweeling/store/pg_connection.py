@@ -36,11 +36,14 @@ def redacted(url: str) -> str:
     query = [(k, "***" if k in _SECRET_KEYS else v) for k, v in parse_qsl(parts.query)]
     if parts.password is None and not any(k in _SECRET_KEYS for k, _ in query):
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
     user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, urlencode(query), parts.fragment))
+    netloc = user + _host(parts)
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _host(parts) -> str:
+    """``host`` or ``host:port`` of a split URL."""
+    return f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
 
 
 def check_url(url: str, *, where: str = "twin.toml [store] url") -> str:
@@ -71,10 +74,7 @@ def conninfo(url: str, *, password: str | None = None, application: str = "tweel
         from urllib.parse import quote
 
         user = quote(parts.username or "", safe="")
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        netloc = f"{user}:{quote(password, safe='')}@{host}"
+        netloc = f"{user}:{quote(password, safe='')}@{_host(parts)}"
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
 
 
