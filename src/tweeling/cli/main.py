@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from tweeling.cli import audit_cmds, model_cmds, people_cmds, render, rule_cmds, tiles_cmds
+from tweeling.cli import (
+    audit_cmds,
+    migrate_cmd,
+    model_cmds,
+    people_cmds,
+    render,
+    rule_cmds,
+    tiles_cmds,
+)
 from tweeling.cli.common import TwinOpt, console, run
 from tweeling.cli.common import user as _user
 from tweeling.cli.scenario_cmds import scenario_app
@@ -29,19 +37,30 @@ rule_cmds.register(app)
 people_cmds.register(app)
 audit_cmds.register(app)
 tiles_cmds.register(app)
+migrate_cmd.register(app)
 
 
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new twin.")],
     name: Annotated[str | None, typer.Option(help="Name of the twin.")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the twin in this PostgreSQL/PostGIS database "
+            "(postgresql://user@host:port/database; the password from PGPASSWORD or "
+            "~/.pgpass) instead of a GeoPackage file in the folder.",
+        ),
+    ] = None,
 ) -> None:
-    """Create a new twin workspace (twin.toml and the GeoPackage store)."""
+    """Create a new twin workspace (twin.toml and its store: a GeoPackage, or PostGIS)."""
     from tweeling.services.workspace import init_workspace
 
     def body():
-        with init_workspace(directory, name=name) as ws:
-            console.print(f"Created twin [bold]{ws.name}[/] in {ws.root}")
+        with init_workspace(directory, name=name, store=store) as ws:
+            console.print(
+                f"Created twin [bold]{ws.name}[/] in {ws.root} (store: {ws.store.location})"
+            )
 
     run(body)
 

@@ -208,8 +208,7 @@ def _keep_an_administrator(store, person: Person, *, role=None, disabled=False) 
     demoted = disabled or (role is not None and role != Role.ADMINISTRATOR)
     if losing and demoted and store.people.count_role(Role.ADMINISTRATOR) <= 1:
         raise InputError(
-            f"{person.username} is the last administrator; make someone else "
-            "administrator first",
+            f"{person.username} is the last administrator; make someone else administrator first",
             field="role",
         )
 

@@ -38,10 +38,19 @@ ROUND_QUESTION = (
     "maak een gebouw lager of voeg groen toe, en zie wat de modellen ervan maken."
 )
 ALLOWED = [
-    {"kind": "modify", "layer": "wind_turbines", "fields": ["geometry"],
-     "title": "Een turbine verplaatsen"},
-    {"kind": "modify", "layer": "buildings", "fields": ["height_m"], "lower_only": ["height_m"],
-     "title": "Een gebouw lager maken"},
+    {
+        "kind": "modify",
+        "layer": "wind_turbines",
+        "fields": ["geometry"],
+        "title": "Een turbine verplaatsen",
+    },
+    {
+        "kind": "modify",
+        "layer": "buildings",
+        "fields": ["height_m"],
+        "lower_only": ["height_m"],
+        "title": "Een gebouw lager maken",
+    },
     {"kind": "add", "layer": "plant_cover", "title": "Groen toevoegen"},
 ]
 # The variant moves turbine 1 (RD 85350, 446700) 300 m further south-east, away from homes.

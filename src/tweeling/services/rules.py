@@ -181,9 +181,7 @@ def building_geometry(store: TwinStore, building_id: str, scenario: str | None =
 # ------------------------------------------------------------------ checking a scenario
 
 
-def check_scenario(
-    store: TwinStore, scenario: str, on: date, *, user: str = ""
-) -> FindingsRecord:
+def check_scenario(store: TwinStore, scenario: str, on: date, *, user: str = "") -> FindingsRecord:
     """Judge a scenario's interventions and model results against the norms in force on
     ``on``; the findings are stored with the scenario version's content hash."""
     return checked(store, scenario, on, user=user, reuse=False)[0]

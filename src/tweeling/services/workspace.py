@@ -45,14 +45,16 @@ class Workspace:
         self.close()
 
 
-def init_workspace(directory: str | os.PathLike, *, name: str | None = None) -> Workspace:
-    """Create a new twin workspace in ``directory`` (created when missing, must hold no twin)."""
+def init_workspace(
+    directory: str | os.PathLike, *, name: str | None = None, store: str | None = None
+) -> Workspace:
+    """Create a new twin workspace in ``directory`` (created when missing, must hold no
+    twin); its store a GeoPackage in it, or the PostgreSQL database ``store`` names."""
     root = Path(directory).resolve()
     if (root / CONFIG).exists() or backends.holds_store(root):
         raise WorkspaceError(f"{root} already holds a twin")
     if root.exists() and not root.is_dir():
         raise WorkspaceError(f"{root} is a file, not a folder")
-    root.mkdir(parents=True, exist_ok=True)
     config = {
         "twin": {
             "name": name or root.name,
@@ -60,11 +62,12 @@ def init_workspace(directory: str | os.PathLike, *, name: str | None = None) -> 
             "created": to_text(utc_now()),
             "tweeling_version": __version__,
         },
-        "store": backends.default_config(),
+        "store": backends.default_config(store),  # a bad URL is refused before any change
     }
-    store = backends.create_store(root, config["store"])
+    root.mkdir(parents=True, exist_ok=True)
+    twin_store = backends.create_store(root, config["store"])
     (root / CONFIG).write_text(tomli_w.dumps(config), encoding="utf-8")
-    return Workspace(root, config, store)
+    return Workspace(root, config, twin_store)
 
 
 def find_workspace(start: str | os.PathLike | None = None) -> Path:

@@ -17,13 +17,13 @@ from tweeling.core.records import AuditFilter
 from tweeling.core.timeaxis import to_text, utc_now
 
 if TYPE_CHECKING:
-    from tweeling.store.geopackage import GeoPackageStore
+    from tweeling.store.sql_store import SqlStore
 
 _COLS = "seq, at, actor, actor_id, action, object, scenario, version, data, prev, hash"
 
 
 class GpkgAudit:
-    def __init__(self, store: GeoPackageStore):
+    def __init__(self, store: SqlStore):
         self.store = store
 
     def append(
@@ -38,6 +38,7 @@ class GpkgAudit:
         data: dict[str, Any] | None = None,
     ) -> AuditEntry:
         with self.store._transaction() as con:
+            self.store._lock(con, "audit")  # one chain order across processes
             seq, prev = self._head(con)
             entry = seal(
                 seq + 1,

@@ -11,7 +11,6 @@ the same time waits, then gets a clear error; a failed edit leaves nothing behin
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from tweeling.store.gpkg_schema import quote, versions_table
 from tweeling.store.prepare import prepare_chunk
 
 if TYPE_CHECKING:
-    from tweeling.store.geopackage import GeoPackageStore
+    from tweeling.store.sql_store import SqlStore
 
 _TOMBSTONE_HASH = "-"
 
@@ -47,13 +46,13 @@ class _Unchanged(Exception):
 
 
 class GpkgScenarios:
-    """The scenario operations of a :class:`GeoPackageStore` (``store.scenarios``)."""
+    """The scenario operations of a :class:`SqlStore` (``store.scenarios``)."""
 
-    def __init__(self, store: GeoPackageStore):
+    def __init__(self, store: SqlStore):
         self.store = store
 
     @property
-    def con(self) -> sqlite3.Connection:
+    def con(self):
         return self.store._con
 
     # ------------------------------------------------------------------ reading
@@ -147,6 +146,7 @@ class GpkgScenarios:
         of it, ``NAME@LABEL``)."""
         check_name(name)
         with self.store._transaction() as con:
+            self.store._lock(con, "transactions")
             if con.execute("SELECT 1 FROM tw_branches WHERE name = ?", (name,)).fetchone():
                 raise AlreadyExists(f"scenario {name!r} already exists", field="name")
             pview = gpkg_views.resolve(con, parent)
@@ -156,9 +156,9 @@ class GpkgScenarios:
             branch = con.execute(
                 "INSERT INTO tw_branches (name, parent_id, base_txn, created_at, author, "
                 "description, status, updated_at, head_txn, owner_id) VALUES (?, ?, ?, ?, ?, "
-                "?, 'draft', ?, ?, ?)",
+                "?, 'draft', ?, ?, ?) RETURNING id",
                 (name, pview.branch, base, now, author, description, now, txn, owner_id),
-            ).lastrowid
+            ).fetchone()[0]
             con.execute("INSERT INTO tw_branch_bases VALUES (?, ?, ?)", (branch, txn, base))
         self.store._changed()
         return self._info(branch)
@@ -176,6 +176,7 @@ class GpkgScenarios:
         """Change a scenario in one transaction: all of the edit, or (on any error) none."""
         try:
             with self.store._transaction() as con:
+                self.store._lock(con, "transactions")
                 view = gpkg_views.resolve(con, ref)
                 _check_editable(con, view)
                 head = con.execute(
@@ -214,6 +215,7 @@ class GpkgScenarios:
         """An immutable named version of the scenario's current state, with its hash."""
         check_name(label, "version label")
         with self.store._transaction() as con:
+            self.store._lock(con, "transactions")
             view = _scenario(con, ref, "frozen")
             name = view.name
             if con.execute(
@@ -239,6 +241,7 @@ class GpkgScenarios:
         if status not in STATUSES:
             raise InputError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         with self.store._transaction() as con:
+            self.store._lock(con, "transactions")
             view = _scenario(con, ref, "given a status")
             now = to_text(utc_now())
             _log_txn(con, "scenario-status", view.name, author, now, summary={"status": status})
@@ -252,6 +255,7 @@ class GpkgScenarios:
     def delete(self, ref: str) -> None:
         """Delete a draft scenario with no children and no frozen versions, entirely."""
         with self.store._transaction() as con:
+            self.store._lock(con, "transactions")
             view = _scenario(con, ref, "deleted")
             name = view.name
             status = con.execute(
@@ -276,12 +280,7 @@ class GpkgScenarios:
             layers = [r[0] for r in con.execute("SELECT name FROM tw_layers WHERE kind = 'vector'")]
             b = int(view.branch)
             for layer in layers:
-                vt = quote(versions_table(layer))
-                con.execute(
-                    f"DELETE FROM {quote(versions_table(layer) + '_rtree')} WHERE id IN "
-                    f"(SELECT vid FROM {vt} WHERE branch = {b} AND branch <> {BASELINE})"
-                )
-                con.execute(f"DELETE FROM {vt} WHERE branch = {b} AND branch <> {BASELINE}")
+                self.store._drop_branch(con, layer, b)
             for table in (
                 "tw_parameters",
                 "tw_interventions",
@@ -304,8 +303,8 @@ class ScenarioEdit:
 
     def __init__(
         self,
-        store: GeoPackageStore,
-        con: sqlite3.Connection,
+        store: SqlStore,
+        con,
         view: View,
         txn: int,
         now: str,
@@ -456,7 +455,7 @@ class ScenarioEdit:
         self.changed = True
         return self.con.execute(
             "INSERT INTO tw_interventions (branch, txn, kind, layer, object_id, title, "
-            "rationale, author, at, detail) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "rationale, author, at, detail) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (
                 self.view.branch,
                 self.txn,
@@ -469,7 +468,7 @@ class ScenarioEdit:
                 self.now,
                 orjson.dumps(detail or {}, default=str).decode(),
             ),
-        ).lastrowid
+        ).fetchone()[0]
 
     # -- internals
 
@@ -496,18 +495,7 @@ class ScenarioEdit:
     def _insert(self, layer: str, rows: list[tuple], *, deleted: bool) -> None:
         if not rows:
             return
-        vt = quote(versions_table(layer))
-        self.con.executemany(
-            f"INSERT INTO {vt} (vid, tw_id, branch, txn_from, recorded_at, source, hash, geom, "
-            f"props, minx, miny, maxx, maxy, deleted) VALUES "
-            f"(?,?,?,?,?,?,?,?,?,?,?,?,?,{1 if deleted else 0})",
-            rows,
-        )
-        if not deleted:
-            self.con.executemany(
-                f"INSERT INTO {quote(versions_table(layer) + '_rtree')} VALUES (?,?,?,?,?)",
-                [(r[0], r[9], r[11], r[10], r[12]) for r in rows if r[9] is not None],
-            )
+        self.store._insert_versions(self.con, layer, rows, deleted=deleted)
         self.store._changed()
 
     def _close_parameter(self, name: str) -> None:
@@ -521,7 +509,7 @@ class ScenarioEdit:
         per[what] = per.get(what, 0) + n
 
 
-def _check_editable(con: sqlite3.Connection, view: View) -> None:
+def _check_editable(con, view: View) -> None:
     if view.branch == BASELINE:
         raise InputError(
             "the baseline changes only by importing its sources; plan changes in a scenario "
@@ -543,7 +531,7 @@ def _check_editable(con: sqlite3.Connection, view: View) -> None:
 
 
 def _log_txn(
-    con: sqlite3.Connection,
+    con,
     kind: str,
     name: str,
     author: str,
@@ -552,8 +540,8 @@ def _log_txn(
     summary: dict[str, Any] | None = None,
 ) -> int:
     return con.execute(
-        "INSERT INTO tw_transactions (at, kind, source, path, user, summary) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        'INSERT INTO tw_transactions (at, kind, source, path, "user", summary) '
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING txn",
         (
             now,
             kind,
@@ -562,10 +550,10 @@ def _log_txn(
             author,
             None if summary is None else orjson.dumps(summary).decode(),
         ),
-    ).lastrowid
+    ).fetchone()[0]
 
 
-def _scenario(con: sqlite3.Connection, ref: str, action: str) -> View:
+def _scenario(con, ref: str, action: str) -> View:
     """The latest state of a named scenario that ``action`` applies to (not a frozen
     version, not the baseline)."""
     name, at = parse_ref(ref)

@@ -115,20 +115,19 @@ class BatchWriter:
                 )
         if not added:
             return stored
-        gpkg_schema.add_fields(self.con, stored.name, added)
         merged = LayerSchema.from_dict({**stored.to_dict(), "fields": {**stored.fields, **added}})
+        self._add_fields(merged, added)
         self.con.execute(
             "UPDATE tw_layers SET schema = ? WHERE name = ?",
             (orjson.dumps(merged.to_dict()).decode(), stored.name),
         )
         return merged
 
+    def _add_fields(self, merged: LayerSchema, added: dict) -> None:
+        gpkg_schema.add_fields(self.con, merged.name, added)
+
     def write_records(self, progress: Progress | None) -> None:
-        self.con.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS tw_seen (layer TEXT, tw_id TEXT, "
-            "PRIMARY KEY (layer, tw_id))"
-        )
-        self.con.execute("DELETE FROM temp.tw_seen")
+        self._start_seen()
         for chunk in chunked(self.batch.features, CHUNK):
             self._write_chunk(chunk)
             if progress:
@@ -313,6 +312,14 @@ class BatchWriter:
             [(fid, *box) for fid, box in boxes if box is not None],
         )
 
+    def _start_seen(self) -> None:
+        """An empty table of the ids this import holds (to end the missing ones)."""
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS tw_seen (layer TEXT, tw_id TEXT, "
+            "PRIMARY KEY (layer, tw_id))"
+        )
+        self.con.execute("DELETE FROM temp.tw_seen")
+
     def _mark_seen(self, layer: str, ids: list[str]) -> None:
         """Remember the ids of this import (to end the missing ones); refuse duplicates."""
         dup = _first_duplicate(ids, self.con, layer)
@@ -413,6 +420,11 @@ class BatchWriter:
                     name,
                 ),
             )
+        self._register_changes()
+
+    def _register_changes(self) -> None:
+        """The layers this import changed (their ``changed_txn``), and the source register."""
+        con = self.con
         changed = [
             name
             for name, rep in self.report.layers.items()

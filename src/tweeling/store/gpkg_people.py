@@ -9,7 +9,6 @@ module only reads and writes.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING
 
 from tweeling.core.access import ScenarioAccess
@@ -19,7 +18,7 @@ from tweeling.core.records import SessionRecord, TokenRecord
 from tweeling.core.views import BASELINE, BASELINE_NAME, parse_ref
 
 if TYPE_CHECKING:
-    from tweeling.store.geopackage import GeoPackageStore
+    from tweeling.store.sql_store import SqlStore
 
 _PERSON = (
     "id, username, display_name, role, disabled, created_at, oidc_issuer, oidc_subject, "
@@ -43,7 +42,7 @@ def _person(row: tuple) -> Person:
 
 
 class GpkgPeople:
-    def __init__(self, store: GeoPackageStore):
+    def __init__(self, store: SqlStore):
         self.store = store
 
     @property
@@ -77,7 +76,7 @@ class GpkgPeople:
                     "RETURNING id",
                     (username, display_name, role.value, password_hash, at, issuer, subject),
                 ).fetchall()[0]
-            except sqlite3.IntegrityError as exc:  # the identity signed in in parallel
+            except self.store.IntegrityError as exc:  # the identity signed in in parallel
                 raise AlreadyExists(
                     f"the identity {subject!r} of {issuer!r} has an account already",
                     field="oidc",

@@ -19,6 +19,8 @@ from tweeling.core.records import Bbox
 from tweeling.store.gpkg_schema import quote, versions_table
 from tweeling.store.values import column_value
 
+# The latest baseline state has a table of its own (the GeoPackage feature table).
+HAS_CURRENT_TABLE = True
 # Version columns kept on the current-state table, in this order.
 CURRENT_META = "tw_vid, tw_txn, tw_valid_from, tw_valid_to, tw_recorded_at, tw_record_end"
 _TIME_COLS = ("txn_from", "source", "valid_from", "valid_to", "recorded_at", "record_end")

@@ -12,7 +12,7 @@ from tweeling.core.errors import InputError, NotFoundError
 from tweeling.core.participation import AllowedEdit, Comment, Round, Variant
 
 if TYPE_CHECKING:
-    from tweeling.store.geopackage import GeoPackageStore
+    from tweeling.store.sql_store import SqlStore
 
 _ROUND = (
     "id, title, question, opens_at, closes_at, alternatives, allowed, documents, "
@@ -48,7 +48,7 @@ def _comment(row: tuple, mine: set[int]) -> Comment:
 
 
 class GpkgRounds:
-    def __init__(self, store: GeoPackageStore):
+    def __init__(self, store: SqlStore):
         self.store = store
 
     @property
@@ -60,7 +60,8 @@ class GpkgRounds:
     def add(self, r: Round) -> Round:
         with self.store._transaction() as con:
             (rid,) = con.execute(
-                f"INSERT INTO tw_rounds ({_ROUND}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO tw_rounds ({_ROUND.removeprefix('id, ')}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "RETURNING id",
                 _round_values(r),
             ).fetchall()[0]

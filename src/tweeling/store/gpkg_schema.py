@@ -38,6 +38,25 @@ _GPKG_TYPES = {
 }
 
 
+# Tweeling's own bookkeeping tables, in SQL that both backends take (the PostGIS backend
+# translates the column types: store.pg_schema.pg_ddl).
+TW_BASE_DDL = [
+    "CREATE TABLE tw_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE tw_layers (name TEXT PRIMARY KEY, kind TEXT NOT NULL, schema TEXT NOT NULL, "
+    "created_txn INTEGER NOT NULL, changed_txn INTEGER)",
+    "CREATE TABLE tw_transactions (txn INTEGER PRIMARY KEY, at TEXT NOT NULL, "
+    'kind TEXT NOT NULL, source TEXT, path TEXT, "user" TEXT, summary TEXT)',
+    "CREATE TABLE tw_branches (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
+    "parent_id INTEGER, base_txn INTEGER, created_at TEXT NOT NULL, author TEXT, "
+    "description TEXT, status TEXT NOT NULL, updated_at TEXT, head_txn INTEGER)",
+    "CREATE TABLE tw_sources (source TEXT PRIMARY KEY, path TEXT, layers TEXT NOT NULL, "
+    "last_txn INTEGER NOT NULL)",
+    "CREATE TABLE tw_rasters (name TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL, "
+    "txn_from INTEGER NOT NULL, txn_to INTEGER, recorded_at TEXT NOT NULL, record_end TEXT, "
+    "source TEXT, metadata TEXT NOT NULL, PRIMARY KEY (name, txn_from))",
+]
+
+
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -74,26 +93,10 @@ def create_base_tables(con: sqlite3.Connection) -> None:
             table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL,
             definition TEXT NOT NULL, scope TEXT NOT NULL,
             CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
-        CREATE TABLE tw_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE tw_layers (
-            name TEXT PRIMARY KEY, kind TEXT NOT NULL, schema TEXT NOT NULL,
-            created_txn INTEGER NOT NULL, changed_txn INTEGER);
-        CREATE TABLE tw_transactions (
-            txn INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, source TEXT,
-            path TEXT, user TEXT, summary TEXT);
-        CREATE TABLE tw_branches (
-            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, parent_id INTEGER,
-            base_txn INTEGER, created_at TEXT NOT NULL, author TEXT, description TEXT,
-            status TEXT NOT NULL, updated_at TEXT, head_txn INTEGER);
-        CREATE TABLE tw_sources (
-            source TEXT PRIMARY KEY, path TEXT, layers TEXT NOT NULL, last_txn INTEGER NOT NULL);
-        CREATE TABLE tw_rasters (
-            name TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL,
-            txn_from INTEGER NOT NULL, txn_to INTEGER, recorded_at TEXT NOT NULL,
-            record_end TEXT, source TEXT, metadata TEXT NOT NULL,
-            PRIMARY KEY (name, txn_from));
         """
     )
+    for sql in TW_BASE_DDL:
+        con.execute(sql)
     create_scenario_tables(con)
     create_run_tables(con)
     create_findings_table(con)
@@ -111,6 +114,24 @@ def create_base_tables(con: sqlite3.Connection) -> None:
     con.execute("INSERT INTO tw_meta VALUES ('tweeling_version', ?)", (__version__,))
 
 
+SCENARIO_DDL = [
+    "CREATE TABLE IF NOT EXISTS tw_branch_bases (branch INTEGER NOT NULL, "
+    "txn INTEGER NOT NULL, base_txn INTEGER NOT NULL, PRIMARY KEY (branch, txn))",
+    "CREATE TABLE IF NOT EXISTS tw_interventions (id INTEGER PRIMARY KEY, "
+    "branch INTEGER NOT NULL, txn INTEGER NOT NULL, kind TEXT NOT NULL, layer TEXT, "
+    "object_id TEXT, title TEXT NOT NULL, rationale TEXT, author TEXT, at TEXT NOT NULL, "
+    "detail TEXT)",
+    "CREATE INDEX IF NOT EXISTS tw_interventions_branch ON tw_interventions (branch, id)",
+    "CREATE TABLE IF NOT EXISTS tw_parameters (id INTEGER PRIMARY KEY, "
+    "branch INTEGER NOT NULL, name TEXT NOT NULL, value TEXT, unit TEXT, "
+    "txn_from INTEGER NOT NULL, txn_to INTEGER, deleted INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS tw_parameters_branch ON tw_parameters (branch, name)",
+    "CREATE TABLE IF NOT EXISTS tw_frozen (branch INTEGER NOT NULL, label TEXT NOT NULL, "
+    "txn INTEGER NOT NULL, hash TEXT NOT NULL, at TEXT NOT NULL, author TEXT, note TEXT, "
+    "PRIMARY KEY (branch, label))",
+]
+
+
 def create_scenario_tables(con: sqlite3.Connection) -> None:
     """Scenario bookkeeping (see store.gpkg_branches). Feature versions of scenarios live in
     the layers' version tables (``branch`` = the scenario's id), like the baseline's.
@@ -122,45 +143,34 @@ def create_scenario_tables(con: sqlite3.Connection) -> None:
     * ``tw_parameters`` — versioned scenario parameters (name, JSON value, unit).
     * ``tw_frozen`` — immutable named versions: scenario, label, transaction, content hash.
     """
-    for sql in (
-        "CREATE TABLE IF NOT EXISTS tw_branch_bases (branch INTEGER NOT NULL, "
-        "txn INTEGER NOT NULL, base_txn INTEGER NOT NULL, PRIMARY KEY (branch, txn))",
-        "CREATE TABLE IF NOT EXISTS tw_interventions (id INTEGER PRIMARY KEY, "
-        "branch INTEGER NOT NULL, txn INTEGER NOT NULL, kind TEXT NOT NULL, layer TEXT, "
-        "object_id TEXT, title TEXT NOT NULL, rationale TEXT, author TEXT, at TEXT NOT NULL, "
-        "detail TEXT)",
-        "CREATE INDEX IF NOT EXISTS tw_interventions_branch ON tw_interventions (branch, id)",
-        "CREATE TABLE IF NOT EXISTS tw_parameters (id INTEGER PRIMARY KEY, "
-        "branch INTEGER NOT NULL, name TEXT NOT NULL, value TEXT, unit TEXT, "
-        "txn_from INTEGER NOT NULL, txn_to INTEGER, deleted INTEGER NOT NULL DEFAULT 0)",
-        "CREATE INDEX IF NOT EXISTS tw_parameters_branch ON tw_parameters (branch, name)",
-        "CREATE TABLE IF NOT EXISTS tw_frozen (branch INTEGER NOT NULL, label TEXT NOT NULL, "
-        "txn INTEGER NOT NULL, hash TEXT NOT NULL, at TEXT NOT NULL, author TEXT, note TEXT, "
-        "PRIMARY KEY (branch, label))",
-    ):
+    for sql in SCENARIO_DDL:
         con.execute(sql)
+
+
+RUNS_DDL = (
+    "CREATE TABLE IF NOT EXISTS tw_runs (id TEXT PRIMARY KEY, model TEXT NOT NULL, "
+    "model_version TEXT NOT NULL, code_hash TEXT NOT NULL, scenario TEXT NOT NULL, "
+    'inputs TEXT NOT NULL, parameters TEXT NOT NULL, extent TEXT NOT NULL, "user" TEXT, '
+    "started_at TEXT NOT NULL, duration_s REAL NOT NULL, result_hash TEXT NOT NULL, "
+    "outputs TEXT NOT NULL, notes TEXT NOT NULL)"
+)
+FINDINGS_DDL = (
+    "CREATE TABLE IF NOT EXISTS tw_findings (scenario TEXT NOT NULL, on_date TEXT NOT "
+    "NULL, content_hash TEXT NOT NULL, rules_hash TEXT NOT NULL, computed_at TEXT NOT "
+    'NULL, "user" TEXT, findings TEXT NOT NULL, PRIMARY KEY (scenario, on_date))'
+)
 
 
 def create_run_tables(con: sqlite3.Connection) -> None:
     """``tw_runs``: model runs with their provenance (see services.runs); result files live
     in the workspace's ``runs/<id>/`` folder."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS tw_runs (id TEXT PRIMARY KEY, model TEXT NOT NULL, "
-        "model_version TEXT NOT NULL, code_hash TEXT NOT NULL, scenario TEXT NOT NULL, "
-        "inputs TEXT NOT NULL, parameters TEXT NOT NULL, extent TEXT NOT NULL, user TEXT, "
-        "started_at TEXT NOT NULL, duration_s REAL NOT NULL, result_hash TEXT NOT NULL, "
-        "outputs TEXT NOT NULL, notes TEXT NOT NULL)"
-    )
+    con.execute(RUNS_DDL)
 
 
 def create_findings_table(con: sqlite3.Connection) -> None:
     """``tw_findings``: the legal check of a scenario version on a date (services.rules),
     with the content hash of what it checked, so that a changed scenario shows as stale."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS tw_findings (scenario TEXT NOT NULL, on_date TEXT NOT "
-        "NULL, content_hash TEXT NOT NULL, rules_hash TEXT NOT NULL, computed_at TEXT NOT "
-        "NULL, user TEXT, findings TEXT NOT NULL, PRIMARY KEY (scenario, on_date))"
-    )
+    con.execute(FINDINGS_DDL)
 
 
 def check_format(con: sqlite3.Connection, path) -> None:
@@ -225,6 +235,56 @@ def migrate(con: sqlite3.Connection, found: int) -> None:
     con.execute("COMMIT")
 
 
+PEOPLE_DDL = [
+    "CREATE TABLE IF NOT EXISTS tw_people (id INTEGER PRIMARY KEY, "
+    "username TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL DEFAULT '', "
+    "role TEXT NOT NULL, password_hash TEXT, disabled INTEGER NOT NULL DEFAULT 0, "
+    "created_at TEXT NOT NULL, oidc_issuer TEXT, oidc_subject TEXT, "
+    "UNIQUE (oidc_issuer, oidc_subject))",
+    "CREATE TABLE IF NOT EXISTS tw_sessions (hash TEXT PRIMARY KEY, "
+    "person_id INTEGER NOT NULL, csrf TEXT NOT NULL, via TEXT NOT NULL, "
+    "created_at TEXT NOT NULL, expires_at TEXT NOT NULL, seen_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS tw_sessions_person ON tw_sessions (person_id)",
+    "CREATE TABLE IF NOT EXISTS tw_tokens (id INTEGER PRIMARY KEY, "
+    "person_id INTEGER NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, "
+    "scope TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, "
+    "revoked_at TEXT, used_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS tw_login_failures (key TEXT NOT NULL, at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS tw_login_failures_key ON tw_login_failures (key, at)",
+    "CREATE TABLE IF NOT EXISTS tw_audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, "
+    "actor TEXT NOT NULL, actor_id INTEGER, action TEXT NOT NULL, object TEXT NOT NULL, "
+    "scenario TEXT, version INTEGER, data TEXT NOT NULL, prev TEXT NOT NULL, "
+    "hash TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS tw_audit_actor ON tw_audit (actor, seq)",
+    "CREATE INDEX IF NOT EXISTS tw_audit_scenario ON tw_audit (scenario, seq)",
+    "CREATE INDEX IF NOT EXISTS tw_audit_object ON tw_audit (object, seq)",
+    "CREATE INDEX IF NOT EXISTS tw_audit_at ON tw_audit (at)",
+    "CREATE TABLE IF NOT EXISTS tw_scenario_shares (branch INTEGER NOT NULL, "
+    "person_id INTEGER NOT NULL, can_edit INTEGER NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (branch, person_id))",
+    "CREATE TABLE IF NOT EXISTS tw_rounds (id INTEGER PRIMARY KEY, title TEXT NOT NULL, "
+    "question TEXT NOT NULL, opens_at TEXT NOT NULL, closes_at TEXT NOT NULL, "
+    "alternatives TEXT NOT NULL, allowed TEXT NOT NULL, documents TEXT NOT NULL, "
+    "variant_quota INTEGER NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, "
+    "updated_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS tw_variants (branch INTEGER PRIMARY KEY, "
+    "round_id INTEGER NOT NULL, public INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS tw_variants_round ON tw_variants (round_id)",
+    "CREATE TABLE IF NOT EXISTS tw_comments (id INTEGER PRIMARY KEY, "
+    "round_id INTEGER NOT NULL, scenario TEXT, parent_id INTEGER, author_id INTEGER, "
+    "author TEXT NOT NULL, body TEXT NOT NULL, theme TEXT, geometry BLOB, object TEXT, "
+    "created_at TEXT NOT NULL, edited_at TEXT, hidden_at TEXT, hidden_by TEXT, "
+    "hidden_reason TEXT)",
+    "CREATE INDEX IF NOT EXISTS tw_comments_round ON tw_comments (round_id, id)",
+    "CREATE TABLE IF NOT EXISTS tw_supports (comment_id INTEGER NOT NULL, "
+    "person_id INTEGER NOT NULL, at TEXT NOT NULL, PRIMARY KEY (comment_id, person_id))",
+    "CREATE TABLE IF NOT EXISTS tw_notifications (id INTEGER PRIMARY KEY, "
+    "person_id INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, "
+    "text TEXT NOT NULL, link TEXT, read_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS tw_notifications_person ON tw_notifications (person_id, id)",
+]
+
+
 def create_people_tables(con: sqlite3.Connection) -> None:
     """People and trust (store format 5; see store.gpkg_people, gpkg_audit, gpkg_rounds):
 
@@ -243,54 +303,7 @@ def create_people_tables(con: sqlite3.Connection) -> None:
     cols = {r[1] for r in con.execute("PRAGMA table_info(tw_branches)")}
     if "owner_id" not in cols:
         con.execute("ALTER TABLE tw_branches ADD COLUMN owner_id INTEGER")
-    for sql in (
-        "CREATE TABLE IF NOT EXISTS tw_people (id INTEGER PRIMARY KEY, "
-        "username TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL DEFAULT '', "
-        "role TEXT NOT NULL, password_hash TEXT, disabled INTEGER NOT NULL DEFAULT 0, "
-        "created_at TEXT NOT NULL, oidc_issuer TEXT, oidc_subject TEXT, "
-        "UNIQUE (oidc_issuer, oidc_subject))",
-        "CREATE TABLE IF NOT EXISTS tw_sessions (hash TEXT PRIMARY KEY, "
-        "person_id INTEGER NOT NULL, csrf TEXT NOT NULL, via TEXT NOT NULL, "
-        "created_at TEXT NOT NULL, expires_at TEXT NOT NULL, seen_at TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS tw_sessions_person ON tw_sessions (person_id)",
-        "CREATE TABLE IF NOT EXISTS tw_tokens (id INTEGER PRIMARY KEY, "
-        "person_id INTEGER NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, "
-        "scope TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, "
-        "revoked_at TEXT, used_at TEXT)",
-        "CREATE TABLE IF NOT EXISTS tw_login_failures (key TEXT NOT NULL, at TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS tw_login_failures_key ON tw_login_failures (key, at)",
-        "CREATE TABLE IF NOT EXISTS tw_audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, "
-        "actor TEXT NOT NULL, actor_id INTEGER, action TEXT NOT NULL, object TEXT NOT NULL, "
-        "scenario TEXT, version INTEGER, data TEXT NOT NULL, prev TEXT NOT NULL, "
-        "hash TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS tw_audit_actor ON tw_audit (actor, seq)",
-        "CREATE INDEX IF NOT EXISTS tw_audit_scenario ON tw_audit (scenario, seq)",
-        "CREATE INDEX IF NOT EXISTS tw_audit_object ON tw_audit (object, seq)",
-        "CREATE INDEX IF NOT EXISTS tw_audit_at ON tw_audit (at)",
-        "CREATE TABLE IF NOT EXISTS tw_scenario_shares (branch INTEGER NOT NULL, "
-        "person_id INTEGER NOT NULL, can_edit INTEGER NOT NULL DEFAULT 0, "
-        "PRIMARY KEY (branch, person_id))",
-        "CREATE TABLE IF NOT EXISTS tw_rounds (id INTEGER PRIMARY KEY, title TEXT NOT NULL, "
-        "question TEXT NOT NULL, opens_at TEXT NOT NULL, closes_at TEXT NOT NULL, "
-        "alternatives TEXT NOT NULL, allowed TEXT NOT NULL, documents TEXT NOT NULL, "
-        "variant_quota INTEGER NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, "
-        "updated_at TEXT)",
-        "CREATE TABLE IF NOT EXISTS tw_variants (branch INTEGER PRIMARY KEY, "
-        "round_id INTEGER NOT NULL, public INTEGER NOT NULL DEFAULT 0)",
-        "CREATE INDEX IF NOT EXISTS tw_variants_round ON tw_variants (round_id)",
-        "CREATE TABLE IF NOT EXISTS tw_comments (id INTEGER PRIMARY KEY, "
-        "round_id INTEGER NOT NULL, scenario TEXT, parent_id INTEGER, author_id INTEGER, "
-        "author TEXT NOT NULL, body TEXT NOT NULL, theme TEXT, geometry BLOB, object TEXT, "
-        "created_at TEXT NOT NULL, edited_at TEXT, hidden_at TEXT, hidden_by TEXT, "
-        "hidden_reason TEXT)",
-        "CREATE INDEX IF NOT EXISTS tw_comments_round ON tw_comments (round_id, id)",
-        "CREATE TABLE IF NOT EXISTS tw_supports (comment_id INTEGER NOT NULL, "
-        "person_id INTEGER NOT NULL, at TEXT NOT NULL, PRIMARY KEY (comment_id, person_id))",
-        "CREATE TABLE IF NOT EXISTS tw_notifications (id INTEGER PRIMARY KEY, "
-        "person_id INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, "
-        "text TEXT NOT NULL, link TEXT, read_at TEXT)",
-        "CREATE INDEX IF NOT EXISTS tw_notifications_person ON tw_notifications (person_id, id)",
-    ):
+    for sql in PEOPLE_DDL:
         con.execute(sql)
 
 

@@ -27,15 +27,8 @@ from tweeling.core.errors import NotFoundError
 from tweeling.core.features import LayerSchema
 from tweeling.core.records import Bbox
 from tweeling.core.views import BASELINE, BASELINE_NAME, Level, View, parse_ref
-from tweeling.store.gpkg_read import (
-    BRANCH,
-    DELETED,
-    TXN_TO,
-    VERSION_COLS,
-    current_sql,
-    field_type,
-    versions_sql,
-)
+from tweeling.store import gpkg_read
+from tweeling.store.gpkg_read import BRANCH, DELETED, TXN_TO, field_type
 from tweeling.store.gpkg_schema import quote, versions_table
 from tweeling.store.values import column_value
 
@@ -112,10 +105,12 @@ def level_conds(level: Level, alias: str = "v") -> tuple[list[str], list[Any]]:
 
 class Catalog:
     """Per-call facts the view functions need: when each layer's baseline last changed and
-    each branch's latest transaction (to treat "as of T" as "latest" when nothing changed)."""
+    each branch's latest transaction (to treat "as of T" as "latest" when nothing changed);
+    and the backend's SQL builders (``sql``: a module like :mod:`store.gpkg_read`)."""
 
-    def __init__(self, con: sqlite3.Connection):
+    def __init__(self, con: sqlite3.Connection, sql=gpkg_read):
         self.con = con
+        self.sql = sql  # the backend's SQL builders: store.gpkg_read or store.pg_read
         self._layer: dict[str, int] = {}
         self._head: dict[int, int | None] = {}
 
@@ -176,7 +171,7 @@ def cursors(
     hidden: frozenset[str] = frozenset()
     if upper:
         branches = ",".join(str(int(lv.branch)) for lv in upper)
-        sql, params = versions_sql(
+        sql, params = cat.sql.versions_sql(
             schema,
             [f"v.branch IN ({branches})", f"v.branch <> {BASELINE}"],
             [],
@@ -197,14 +192,22 @@ def cursors(
             if live and row[2] not in before[i]:
                 rows.append(row)
         yield iter([rows]), True, frozenset()
-    root = cat.normalise(schema.name, view.root)
-    if root.txn is None:
-        sql, params = current_sql(schema, bbox=bbox, where=where)
-        yield batches(con.execute(sql, params)), False, hidden
-    else:
-        conds, params = level_conds(root)
-        sql, params = versions_sql(schema, conds, params, bbox=bbox, where=where)
-        yield batches(con.execute(sql, params)), True, hidden
+    rows, from_versions = root_rows(con, cat, schema, view.root, bbox=bbox, where=where)
+    yield rows, from_versions, hidden
+
+
+def root_rows(
+    con, cat: Catalog, schema: LayerSchema, level: Level, *, bbox, where
+) -> tuple[Iterator[list[tuple]], bool]:
+    """Row batches of the baseline level, and whether they are version rows (else rows of
+    the layer table, which a backend with one keeps for the latest state)."""
+    root = cat.normalise(schema.name, level)
+    if root.txn is None and cat.sql.HAS_CURRENT_TABLE:
+        sql, params = cat.sql.current_sql(schema, bbox=bbox, where=where)
+        return batches(con.execute(sql, params)), False
+    conds, params = level_conds(root)
+    sql, params = cat.sql.versions_sql(schema, conds, params, bbox=bbox, where=where)
+    return batches(con.execute(sql, params)), True
 
 
 def decided_before(
@@ -243,19 +246,26 @@ def count(
     before, hidden = decided_before(schema.name, upper, hidden_at)
     for level, nearer in zip(upper, before, strict=True):
         conds, params = level_conds(level)
-        sql, params = versions_sql(schema, conds, params, bbox=None, where=where)
+        sql, params = cat.sql.versions_sql(schema, conds, params, bbox=None, where=where)
         total += sum(1 for r in con.execute(sql, params) if r[2] not in nearer)
-    root = cat.normalise(schema.name, view.root)
-    if root.txn is None:
-        sql, params = current_sql(schema, bbox=None, where=where, count=True)
-    else:
-        conds, params = level_conds(root)
-        sql, params = versions_sql(schema, conds, params, bbox=None, where=where, count=True)
-    total += con.execute(sql, params).fetchone()[0]
+    total += root_count(con, cat, schema, view.root, where=where)
     if hidden:
         present = lookup(con, cat, schema, view.root_view(), sorted(hidden), where=where)
         total -= sum(1 for row in present.values() if row is not None)
     return total
+
+
+def root_count(con, cat: Catalog, schema: LayerSchema, level: Level, *, where) -> int:
+    """Number of objects the baseline level shows."""
+    root = cat.normalise(schema.name, level)
+    if root.txn is None and cat.sql.HAS_CURRENT_TABLE:
+        sql, params = cat.sql.current_sql(schema, bbox=None, where=where, count=True)
+    else:
+        conds, params = level_conds(root)
+        sql, params = cat.sql.versions_sql(
+            schema, conds, params, bbox=None, where=where, count=True
+        )
+    return con.execute(sql, params).fetchone()[0]
 
 
 def lookup(
@@ -276,7 +286,7 @@ def lookup(
             break
         conds, params = level_conds(cat.normalise(schema.name, level))
         for part in _parts(sorted(remaining)):
-            sql, p = versions_sql(
+            sql, p = cat.sql.versions_sql(
                 schema,
                 [*conds, f"v.tw_id IN ({','.join('?' * len(part))})"],
                 [*params, *part],
@@ -290,15 +300,15 @@ def lookup(
     root = cat.normalise(schema.name, view.root)
     for part in _parts(sorted(remaining)):
         marks = ",".join("?" * len(part))
-        if root.txn is None:
+        if root.txn is None and cat.sql.HAS_CURRENT_TABLE:
             sql = (
-                f"SELECT {VERSION_COLS} FROM {quote(schema.name)} t JOIN {vt} v "
+                f"SELECT {cat.sql.VERSION_COLS} FROM {quote(schema.name)} t JOIN {vt} v "
                 f"ON v.vid = t.tw_vid WHERE t.tw_id IN ({marks})"
             )
             rows = con.execute(sql, part).fetchall()
         else:
             conds, params = level_conds(root)
-            sql, p = versions_sql(
+            sql, p = cat.sql.versions_sql(
                 schema,
                 [*conds, f"v.tw_id IN ({marks})"],
                 [*params, *part],
@@ -423,7 +433,7 @@ def content_hash(
             ):
                 overrides.setdefault(tw_id, None if deleted else digest)
         root = cat.normalise(schema.name, view.root)
-        if root.txn is None:
+        if root.txn is None and cat.sql.HAS_CURRENT_TABLE:
             base = con.execute(
                 f"SELECT t.tw_id, v.hash FROM {quote(schema.name)} t JOIN {vt} v "
                 "ON v.vid = t.tw_vid ORDER BY t.tw_id"

@@ -15,6 +15,7 @@ transaction is rolled back by the server: nothing is half-written).
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tweeling.core.errors import InputError, StoreBusy, StoreFull, WorkspaceError
@@ -124,3 +125,70 @@ def _reason(exc: Exception, url: str) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     password = urlsplit(url).password
     return text.replace(password, "***") if password else text
+
+
+class PgCon:
+    """A psycopg connection (in autocommit: transactions are begun explicitly) that speaks
+    the SQL the GeoPackage backend speaks: ``?`` parameters, ``execute`` returning a cursor
+    with ``fetchone``/``fetchmany``/``fetchall``, ``executemany``, ``in_transaction``; its
+    errors translated (:func:`translated`). This lets both backends share the SQL of
+    scenarios, views, people, audit and rounds. Results come in binary (no hex-encoded
+    geometry on the wire)."""
+
+    def __init__(self, raw, url: str):
+        self.raw = raw
+        self.url = url
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def execute(self, sql: str, params=()):
+        cur = self.raw.cursor(binary=True)
+        try:
+            if params:
+                cur.execute(pg_sql(sql), params)
+            else:
+                cur.execute(sql)
+        except Exception as exc:
+            _reraise(exc, self.url)
+        return cur
+
+    def executemany(self, sql: str, rows) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        try:
+            with self.raw.cursor() as cur:
+                cur.executemany(pg_sql(sql), rows)
+        except Exception as exc:
+            _reraise(exc, self.url)
+
+    def copy(self, sql: str, rows, types: list[str] | None = None) -> None:
+        """``COPY … FROM STDIN`` of ``rows`` (binary when ``types`` names the columns')."""
+        try:
+            with self.raw.cursor() as cur, cur.copy(sql) as cp:
+                if types is not None:
+                    cp.set_types(types)
+                for row in rows:
+                    cp.write_row(row)
+        except Exception as exc:
+            _reraise(exc, self.url)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+@functools.lru_cache(maxsize=2048)
+def pg_sql(sql: str) -> str:
+    """SQLite-style ``?`` parameters as psycopg's ``%s`` (a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _reraise(exc: Exception, url: str):
+    new = translated(exc, url)
+    if new is exc:
+        raise exc
+    raise new from exc
