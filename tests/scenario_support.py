@@ -8,7 +8,7 @@ from tests.test_store import batch, house
 from tweeling.core.changes import Change
 from tweeling.core.interventions import Intervention
 from tweeling.services import scenarios as sc
-from tweeling.store.geopackage import GeoPackageStore
+from tweeling.store.base import TwinStore
 
 N_HOUSES = 30
 
@@ -17,7 +17,7 @@ def seed_twin(ws, n: int = N_HOUSES) -> None:
     ws.store.write(batch(house(i) for i in range(n)))
 
 
-def state(store: GeoPackageStore, ref: str | None, layer: str = "houses") -> dict:
+def state(store: TwinStore, ref: str | None, layer: str = "houses") -> dict:
     """What a view shows of a layer: id -> (geometry WKB, non-null attributes)."""
     return {
         f.id: (
@@ -71,7 +71,7 @@ def as_interventions(layer: str, changes: list[Change]) -> list[Intervention]:
     return out
 
 
-def materialise(store: GeoPackageStore, ref: str, name: str) -> None:
+def materialise(store: TwinStore, ref: str, name: str) -> None:
     """A scenario on the baseline holding, flat, everything ``ref`` changes."""
     sc.create_scenario(store, name)
     d = sc.diff_scenarios(store, "baseline", ref)
@@ -86,3 +86,13 @@ def materialise(store: GeoPackageStore, ref: str, name: str) -> None:
         )
     if ivs:
         sc.apply_interventions(store, name, ivs)
+
+
+def wait_for_locks(store, ms: int) -> None:
+    """Make ``store`` give up waiting for another writer after ``ms`` milliseconds."""
+    import sqlite3
+
+    if isinstance(store._con, sqlite3.Connection):
+        store._con.execute(f"PRAGMA busy_timeout = {int(ms)}")
+    else:
+        store._con.execute(f"SET lock_timeout = {int(ms)}")

@@ -15,8 +15,8 @@ from tweeling.services.workspace import init_workspace
 
 
 @pytest.fixture
-def client(tmp_path):
-    ws = init_workspace(tmp_path / "twin")
+def client(tmp_path, store_url):
+    ws = init_workspace(tmp_path / "twin", store=store_url())
     seed_twin(ws)
     sc.create_scenario(ws.store, "taller")
     sc.apply_interventions(ws.store, "taller", [modify("h1", height_m=30.0)])

@@ -100,8 +100,8 @@ def twin_records(heights: dict[str, float] | None = None) -> ImportBatch:
 
 
 @pytest.fixture
-def twin(tmp_path):
-    ws = init_workspace(tmp_path / "twin")
+def twin(tmp_path, store_url):
+    ws = init_workspace(tmp_path / "twin", store=store_url())
     seed_twin(ws)  # 30 houses (layer "houses"), 85000-85590 x 447500-447508
     ws.store.write(twin_records())
     sc.create_scenario(ws.store, "taller")

@@ -70,9 +70,9 @@ def test_the_chain_finds_changed_removed_inserted_and_rewritten_entries():
 
 
 @pytest.fixture
-def root(tmp_path):
+def root(tmp_path, store_url):
     root = tmp_path / "twin"
-    with init_workspace(root) as ws:
+    with init_workspace(root, store=store_url()) as ws:
         seed_twin(ws, 6)
         for name, role in (("ada", "administrator"), ("piet", "planner"), ("olga", "participant")):
             accounts.add_person(ws.store, name, role, password=PASSWORD)
@@ -130,10 +130,10 @@ def test_a_change_and_its_entry_commit_together(root):
 
 
 def tamper(root, sql: str, *args) -> None:
-    con = sqlite3.connect(root / "twin.gpkg")
-    with con:
-        con.execute(sql, args)
-    con.close()
+    """Someone with write access to the store's file or database changes it behind
+    Tweeling's back."""
+    with open_workspace(root) as ws, ws.store.unit():
+        ws.store._con.execute(sql, args)
 
 
 @pytest.mark.parametrize(
@@ -164,10 +164,11 @@ def test_tweeling_audit_verify_finds_tampering(root, attack, found):
 def test_a_rewritten_chain_is_caught_by_an_anchor(root):
     run = CliRunner().invoke
     anchor = run(cli, ["audit", "head", "--twin", str(root)]).output.strip()
-    con = sqlite3.connect(root / "twin.gpkg")
-    rows = con.execute("SELECT * FROM tw_audit ORDER BY seq").fetchall()
-    prev = GENESIS
-    with con:  # an attacker who knows the scheme recomputes every hash and the head
+    # an attacker who knows the scheme recomputes every hash and the head
+    with open_workspace(root) as ws, ws.store.unit():
+        con = ws.store._con
+        rows = con.execute("SELECT * FROM tw_audit ORDER BY seq").fetchall()
+        prev = GENESIS
         for r in rows:
             data = '{"username":"mallory"}' if r[0] == 1 else r[8]
             h = entry_hash(*r[:8], data, prev)
@@ -175,7 +176,6 @@ def test_a_rewritten_chain_is_caught_by_an_anchor(root):
                         (data, prev, h, r[0]))  # fmt: skip
             prev = h
         con.execute("UPDATE tw_meta SET value = ? WHERE key = 'audit_head_hash'", (prev,))
-    con.close()
     assert run(cli, ["audit", "verify", "--twin", str(root)]).exit_code == 0
     r = run(cli, ["audit", "verify", "--anchor", anchor, "--twin", str(root)])
     assert r.exit_code == 1 and "chain rewritten" in r.output

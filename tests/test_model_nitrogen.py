@@ -84,8 +84,8 @@ def write_sources(ws, records) -> None:
 
 
 @pytest.fixture
-def ws(tmp_path):
-    w = init_workspace(tmp_path / "twin")
+def ws(tmp_path, store_url):
+    w = init_workspace(tmp_path / "twin", store=store_url())
     write_sites(w)
     write_sources(w, [source(FARM[0], FARM[1], nh3=FARM[2]), source(*REMOTE[:2], nh3=REMOTE[2])])
     yield w

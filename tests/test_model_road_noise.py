@@ -64,8 +64,8 @@ def write_town(store) -> None:
 
 
 @pytest.fixture
-def ws(tmp_path):
-    w = init_workspace(tmp_path / "twin")
+def ws(tmp_path, store_url):
+    w = init_workspace(tmp_path / "twin", store=store_url())
     write_town(w.store)
     yield w
     w.close()

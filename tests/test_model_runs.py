@@ -92,8 +92,8 @@ def model():
 
 
 @pytest.fixture
-def ws(tmp_path):
-    w = init_workspace(tmp_path / "twin")
+def ws(tmp_path, store_url):
+    w = init_workspace(tmp_path / "twin", store=store_url())
     seed_twin(w)
     yield w
     w.close()

@@ -64,8 +64,8 @@ def turbine_properties(**kw) -> dict:
 
 
 @pytest.fixture
-def ws(tmp_path):
-    w = init_workspace(tmp_path / "twin")
+def ws(tmp_path, store_url):
+    w = init_workspace(tmp_path / "twin", store=store_url())
     schema = LayerSchema(
         "buildings", "POLYGON", {"height_m": FieldType.REAL, "ground_height_m": FieldType.REAL}
     )

@@ -21,9 +21,9 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def root(tmp_path):
+def root(tmp_path, store_url):
     root = tmp_path / "twin"
-    with init_workspace(root) as ws:
+    with init_workspace(root, store=store_url()) as ws:
         seed_twin(ws, 6)
         accounts.add_person(ws.store, "ada", "administrator", password=PASSWORD)
         accounts.add_person(ws.store, "piet", "planner", password=PASSWORD, display_name="Piet")

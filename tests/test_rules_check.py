@@ -79,8 +79,8 @@ NORMS = [
 
 
 @pytest.fixture
-def ws(tmp_path):
-    w = init_workspace(tmp_path / "twin")
+def ws(tmp_path, store_url):
+    w = init_workspace(tmp_path / "twin", store=store_url())
     buildings = LayerSchema("buildings", "POLYGON", {"height_m": "REAL", "function": "TEXT"})
     green = LayerSchema("plant_cover", "POLYGON", {"kind": "TEXT"})
     schema = LayerSchema(NORMS_LAYER, "GEOMETRY", NORM_FIELDS)

@@ -13,7 +13,7 @@ import pyogrio
 import pytest
 import shapely
 
-from tests.scenario_support import add, modify, remove, seed_twin, state
+from tests.scenario_support import add, modify, remove, seed_twin, state, wait_for_locks
 from tests.test_store import batch, house
 from tweeling.core.errors import ConcurrentEdit, InputError, NotFoundError, WorkspaceError
 from tweeling.core.interventions import Intervention
@@ -23,7 +23,15 @@ from tweeling.sources.interventions import read_interventions
 
 
 @pytest.fixture
-def ws(tmp_path):
+def ws(tmp_path, store_url):
+    w = init_workspace(tmp_path / "twin", store=store_url())
+    seed_twin(w)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def gpkg_ws(tmp_path):
     w = init_workspace(tmp_path / "twin")
     seed_twin(w)
     yield w
@@ -86,7 +94,8 @@ def test_scenario_reads_parent_with_its_changes_applied(ws):
     assert log[0].author == "ana" and log[0].title == "change h1"
 
 
-def test_gdal_still_sees_only_the_baseline(ws):
+def test_gdal_still_sees_only_the_baseline(gpkg_ws):
+    ws = gpkg_ws
     sc.create_scenario(ws.store, "plan")
     sc.apply_interventions(ws.store, "plan", [remove("h0"), modify("h1", height_m=50.0)])
     _meta, _fids, _geoms, fields = pyogrio.raw.read(ws.root / "twin.gpkg", layer="houses")
@@ -545,7 +554,7 @@ def test_two_processes_editing_one_scenario(ws):
     other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert other.stdout.readline().strip() == "editing"
     impatient = open_workspace(ws.root)
-    impatient.store._con.execute("PRAGMA busy_timeout = 200")
+    wait_for_locks(impatient.store, 200)
     with pytest.raises(WorkspaceError, match="scenario 'plan' was not changed: another process"):
         sc.apply_interventions(impatient.store, "plan", [remove("h1")])
     assert other.wait(timeout=30) == 0

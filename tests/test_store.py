@@ -1,4 +1,5 @@
-"""The GeoPackage store: versions, time travel, idempotent re-import, atomicity, GDAL read-back."""
+"""The store on both backends (GeoPackage, PostGIS): versions, time travel, idempotent
+re-import, atomicity; GDAL reads the GeoPackage back."""
 
 from __future__ import annotations
 
@@ -46,7 +47,15 @@ def batch(records, source="test:houses") -> ImportBatch:
 
 
 @pytest.fixture
-def ws(tmp_path):
+def ws(tmp_path, store_url):
+    w = init_workspace(tmp_path / "twin", store=store_url())
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def gpkg_ws(tmp_path):
+    """A twin in a GeoPackage (for what only that backend has: a file GDAL opens)."""
     w = init_workspace(tmp_path / "twin")
     yield w
     w.close()
@@ -229,7 +238,8 @@ with open_workspace(sys.argv[1]) as ws:
 
 
 def test_killed_import_leaves_the_store_unchanged(ws):
-    """A process killed (SIGKILL) half-way: SQLite's journal restores the previous state."""
+    """A process killed (SIGKILL) half-way: SQLite's journal, or PostgreSQL's rollback of
+    the lost connection's transaction, restores the previous state."""
     ws.store.write(batch(house(i) for i in range(3)))
     before = snapshot(ws)
     proc = subprocess.Popen(
@@ -246,7 +256,8 @@ def test_killed_import_leaves_the_store_unchanged(ws):
         assert again.store.integrity_check() == "ok"
 
 
-def test_gdal_sees_current_baseline_with_crs(ws):
+def test_gdal_sees_current_baseline_with_crs(gpkg_ws):
+    ws = gpkg_ws
     ws.store.write(batch(house(i) for i in range(4)))
     ws.store.write(batch([_replace(house(0, height=15.0), recorded_at=T2018), house(1)]))
     ws.close()

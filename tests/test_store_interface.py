@@ -54,14 +54,19 @@ def _shape(sig: inspect.Signature) -> list[tuple]:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = GeoPackageStore.create(tmp_path / "twin.gpkg")
+def store(tmp_path, backend, request):
+    if backend == "geopackage":
+        s = GeoPackageStore.create(tmp_path / "twin.gpkg")
+    else:
+        from tweeling.store.pg_store import PostgisStore
+
+        s = PostgisStore.create(request.getfixturevalue("pg_database"), root=tmp_path)
     yield s
     s.close()
 
 
 @pytest.mark.parametrize("protocol", list(PARTS), ids=lambda p: p.__name__)
-def test_the_geopackage_backend_implements_every_protocol(store, protocol):
+def test_each_backend_implements_every_protocol(store, protocol):
     impl = PARTS[protocol](store)
     missing, different = [], []
     for name, sig in _methods(protocol).items():

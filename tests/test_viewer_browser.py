@@ -338,8 +338,7 @@ def test_place_a_turbine_from_the_keyboard_and_run_the_wind_model(page, planner,
     idle(page)
     shot(page, "viewer-draft-turbine")
     turbines = page.evaluate(
-        "window.tweelingMap.querySourceFeatures('twin', "
-        "{sourceLayer: 'wind_turbines'}).length"
+        "window.tweelingMap.querySourceFeatures('twin', {sourceLayer: 'wind_turbines'}).length"
     )
     assert turbines >= 1  # the placed turbine is drawn from the draft's tiles
 

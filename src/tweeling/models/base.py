@@ -194,9 +194,12 @@ class RunContext:
 
     def features(self, layer: str, **kwargs) -> Iterator[StoredFeature]:
         """The scenario's features of a layer within the run's extent (``bbox=`` widens it,
-        ``bbox=None`` reads the whole layer)."""
+        ``bbox=None`` reads the whole layer), in identifier order: floating-point sums
+        depend on the order of their terms, and a store's own order (R-tree, GiST, the
+        order of writing) differs between backends and after a re-import; a run must
+        reproduce bit for bit on any of them."""
         kwargs.setdefault("bbox", self.extent)
-        return self.store.features(layer, scenario=self.scenario, **kwargs)
+        return _by_id(self.store.features(layer, scenario=self.scenario, **kwargs))
 
     @property
     def compared(self) -> bool:
@@ -208,7 +211,7 @@ class RunContext:
         it); for models that declare ``compares_with_baseline``."""
         kwargs.setdefault("bbox", self.extent)
         view = self.store.view(self.scenario).root_view()
-        return self.store.features(layer, view=view, **kwargs)
+        return _by_id(self.store.features(layer, view=view, **kwargs))
 
     def scenario_parameters(self) -> dict[str, Any]:
         """Parameters the scenario sets (interventions of kind 'parameter')."""
@@ -219,3 +222,7 @@ class Model(Protocol):
     info: ModelInfo
 
     def run(self, ctx: RunContext) -> ModelResult: ...
+
+
+def _by_id(features: Iterator[StoredFeature]) -> Iterator[StoredFeature]:
+    return iter(sorted(features, key=lambda f: f.id))

@@ -1,0 +1,285 @@
+"""What only the PostgreSQL/PostGIS backend has: a twin in a database named by URL, moving a
+twin between backends, several processes writing at once, the typed view QGIS reads, and
+errors that name the database without its password. (Everything the backends share is
+tested on both: the ``backend`` fixture in conftest.)"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import orjson
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from tests.scenario_support import modify, seed_twin, state
+from tweeling.cli.main import app as cli
+from tweeling.core.errors import InputError, WorkspaceError
+from tweeling.services import scenarios as sc
+from tweeling.services.migration import migrate_workspace
+from tweeling.services.workspace import init_workspace, open_workspace
+
+pytestmark = pytest.mark.postgis
+
+
+def everything(ws) -> dict:
+    """All a user can see of a twin: every feature of every layer in every view (with
+    geometry bytes, attributes, both time axes, transaction and source), runs, findings,
+    people, the audit log and the scenarios' records."""
+    st = ws.store
+    refs = [None] + [s.name for s in st.scenarios.list()]
+    out = {"refs": refs}
+    for layer in st.vector_layers():
+        for ref in refs:
+            out[layer, ref] = sorted(
+                (
+                    f.id,
+                    f.geometry.wkb,
+                    orjson.dumps(f.properties, option=orjson.OPT_SORT_KEYS),
+                    f.valid_from,
+                    f.valid_to,
+                    f.recorded_at,
+                    f.record_end,
+                    f.transaction,
+                    f.source,
+                )
+                for f in st.features(layer, scenario=ref)
+            )
+    out["hashes"] = {ref: st.content_hash(ref) for ref in refs}
+    out["runs"] = st.runs()
+    out["findings"] = st.findings()
+    out["people"] = st.people.list()
+    out["audit"] = st.audit.entries()
+    out["scenarios"] = [(s, st.scenarios.interventions(s.name)) for s in st.scenarios.list()]
+    out["transactions"] = st.transactions()
+    return out
+
+
+def test_the_demo_twin_moves_to_postgis_and_back_unchanged(demo_master, tmp_path, pg_database):
+    run = CliRunner().invoke
+    r = run(
+        cli, ["migrate", str(tmp_path / "pg"), "--store", pg_database, "--twin", str(demo_master)]
+    )
+    assert r.exit_code == 0, r.output
+    assert re.search(r"\b3\d checks equal", r.output), r.output  # every view, table, the chain
+    r = run(cli, ["migrate", str(tmp_path / "back"), "--twin", str(tmp_path / "pg")])
+    assert r.exit_code == 0, r.output
+    with (
+        open_workspace(demo_master) as original,
+        open_workspace(tmp_path / "pg") as on_pg,
+        open_workspace(tmp_path / "back") as back,
+    ):
+        assert on_pg.store.location == pg_database  # no password in it to hide
+        assert on_pg.config["twin"] == original.config["twin"]
+        seen = everything(original)
+        assert everything(on_pg) == seen
+        assert everything(back) == seen
+        # the raster files and run results came along: a run reproduces on the copy
+        copied = Path(on_pg.store.raster_path("ahn_dsm"))
+        assert copied.read_bytes() == Path(original.store.raster_path("ahn_dsm")).read_bytes()
+        run_id = original.store.runs()[0].id
+        assert (on_pg.store.runs_dir / run_id).is_dir()
+    r = run(cli, ["reproduce", run_id, "--twin", str(tmp_path / "pg")])
+    assert r.exit_code == 0 and "identical" in r.output.lower(), r.output
+
+
+def test_a_failed_migration_leaves_no_twin_behind(demo_master, tmp_path, pg_database, monkeypatch):
+    from tweeling.store import copy as store_copy
+
+    def wrong(src, dst):
+        return [store_copy.Check("content hash of baseline", "a", "b")]
+
+    monkeypatch.setattr(store_copy, "compare", wrong)
+    with pytest.raises(WorkspaceError, match="differs from the twin: content hash of baseline"):
+        migrate_workspace(demo_master, tmp_path / "pg", store=pg_database)
+    assert not (tmp_path / "pg").exists()
+    with psycopg.connect(pg_database) as con:
+        tables = con.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'tw%'"
+        ).fetchone()[0]
+    assert tables == 0
+    monkeypatch.undo()
+    done = migrate_workspace(demo_master, tmp_path / "pg", store=pg_database)  # now it can
+    assert all(c.ok for c in done.checks)
+
+
+def test_a_url_with_a_password_is_refused_and_nothing_is_made(tmp_path, pg_database):
+    with_password = pg_database.replace("postgres@", "postgres:s3cret@")
+    r = CliRunner().invoke(cli, ["init", str(tmp_path / "t"), "--store", with_password])
+    assert r.exit_code != 0
+    assert "carries a password" in r.output and "PGPASSWORD" in r.output
+    assert "s3cret" not in r.output
+    assert not (tmp_path / "t").exists()
+
+
+def test_errors_name_the_database_and_never_its_password(tmp_path, pg_database):
+    with init_workspace(tmp_path / "a", store=pg_database):
+        pass
+    with pytest.raises(WorkspaceError, match="already holds a twin"):
+        init_workspace(tmp_path / "b", store=pg_database)
+    empty = pg_database.rsplit("/", 1)[0] + "/postgres"
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "twin.toml").write_text(
+        f'[twin]\nname = "c"\n\n[store]\nurl = "{empty}"\n', encoding="utf-8"
+    )
+    with pytest.raises(WorkspaceError, match="holds no Tweeling twin"):
+        open_workspace(tmp_path / "c")
+    (tmp_path / "c" / "twin.toml").write_text(
+        '[twin]\nname = "c"\n\n[store]\nurl = "postgresql://nobody@127.0.0.1:1/nowhere"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        WorkspaceError,
+        match=r"cannot reach the twin's database postgresql://nobody@127\.0\.0\.1:1/nowhere",
+    ):
+        open_workspace(tmp_path / "c")
+    with pytest.raises(InputError, match="carries a password"):
+        init_workspace(tmp_path / "d", store="postgresql://u:pw@127.0.0.1/x")
+
+
+WRITER = """
+import sys
+from tests.scenario_support import modify
+from tweeling.core import audit
+from tweeling.services import scenarios as sc
+from tweeling.services.workspace import open_workspace
+name = sys.argv[2]
+with open_workspace(sys.argv[1]) as ws:
+    sc.create_scenario(ws.store, name)
+    for k in range(8):
+        for attempt in range(50):  # a writer that finds the twin busy tries again
+            try:
+                sc.apply_interventions(ws.store, name, [modify(f"h{k}", height_m=float(k))])
+                break
+            except Exception as exc:
+                if "busy" not in str(exc) and "another process" not in str(exc):
+                    raise
+"""
+
+
+def test_several_processes_write_at_once_and_nothing_is_lost(tmp_path, pg_database):
+    root = tmp_path / "twin"
+    with init_workspace(root, store=pg_database) as ws:
+        seed_twin(ws)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(root), f"plan{i}"]) for i in range(4)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    with open_workspace(root) as ws:
+        st = ws.store
+        for i in range(4):
+            info = st.scenarios.info(f"plan{i}")
+            assert info.interventions == 8
+            shown = st.lookup("houses", [f"h{k}" for k in range(8)], scenario=f"plan{i}")
+            assert [shown[f"h{k}"].properties["height_m"] for k in range(8)] == [
+                float(k) for k in range(8)
+            ]
+        txns = [t["transaction"] for t in st.transactions()]
+        assert txns == sorted(set(txns))  # one number each, committed in order
+        assert st.audit.verify().ok  # one chain through all processes' entries
+        assert st.audit.count() >= 4 * 9
+
+
+SLOW_IMPORT = """
+import sys, time, shapely
+from tweeling.core.features import FeatureRecord, ImportBatch, LayerSchema
+from tweeling.services.workspace import open_workspace
+schema = LayerSchema("houses", "MULTIPOLYGON", {"height_m": "REAL"})
+def stream():
+    for i in range(6000):
+        if i == 5500:
+            print("WRITING", flush=True)
+            time.sleep(4)
+        yield FeatureRecord("houses", f"k{i}", shapely.box(85000, 447500, 85010, 447510),
+                            {"height_m": 1.0})
+with open_workspace(sys.argv[1]) as ws:
+    ws.store.write(ImportBatch("test:slow", "slow", [schema], stream()))
+"""
+
+
+def test_readers_never_wait_for_a_long_import(tmp_path, pg_database):
+    root = tmp_path / "twin"
+    with init_workspace(root, store=pg_database) as ws:
+        seed_twin(ws)
+        sc.create_scenario(ws.store, "plan")
+        sc.apply_interventions(ws.store, "plan", [modify("h1", height_m=40.0)])
+        before = state(ws.store, "plan")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_IMPORT, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "WRITING"  # the import holds its transaction
+    with open_workspace(root) as ws:
+        start = time.perf_counter()
+        assert state(ws.store, "plan") == before
+        assert ws.store.count("houses") == 30
+        waited = time.perf_counter() - start
+        assert proc.poll() is None  # still importing: the reads did not wait for it
+    assert waited < 3.5, waited
+    assert proc.wait(timeout=60) == 0
+    with open_workspace(root) as ws:
+        assert ws.store.count("houses") == 30 + 6000  # another source adds its houses
+
+
+def test_qgis_reads_the_current_baseline_with_typed_columns(tmp_path, pg_database):
+    with init_workspace(tmp_path / "twin", store=pg_database) as ws:
+        seed_twin(ws, 5)
+        sc.create_scenario(ws.store, "plan")
+        sc.apply_interventions(ws.store, "plan", [modify("h1", height_m=99.0)])
+    with psycopg.connect(pg_database) as con:
+        rows = con.execute(
+            "SELECT tw_id, height_m, storeys, listed, ST_SRID(geom), GeometryType(geom) "
+            "FROM houses ORDER BY tw_id"
+        ).fetchall()
+        kinds = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'houses'"
+            ).fetchall()
+        )
+    assert [r[0] for r in rows] == ["h0", "h1", "h2", "h3", "h4"]
+    assert rows[1][1:] == (6.0, 2, False, 28992, "MULTIPOLYGON")  # the baseline, not the plan
+    assert kinds["height_m"] == "double precision" and kinds["listed"] == "boolean"
+
+
+def test_duplicate_ids_are_refused_naming_the_object_and_nothing_is_stored(tmp_path, pg_database):
+    from tests.test_store import batch, house
+
+    with init_workspace(tmp_path / "twin", store=pg_database) as ws:
+        with pytest.raises(InputError, match="occurs twice") as err:
+            ws.store.write(batch([house(1), house(2), house(1)]))
+        assert err.value.object_id == "h1"
+        assert ws.store.vector_layers() == [] and ws.store.transactions() == []
+        seed_twin(ws, 3)
+        with pytest.raises(InputError, match="occurs twice"):
+            ws.store.write(batch([house(7), *(house(i) for i in range(6000)), house(7)]))
+        assert ws.store.count("houses") == 3
+
+
+def test_a_second_server_process_sees_changes_of_the_first(tmp_path, pg_database):
+    """Views are cached per process; a change by another process is seen at once."""
+    root = tmp_path / "twin"
+    with init_workspace(root, store=pg_database) as ws:
+        seed_twin(ws)
+    with open_workspace(root) as a, open_workspace(root) as b:
+        sc.create_scenario(a.store, "plan")
+        assert state(b.store, "plan") == state(b.store, None)
+        sc.apply_interventions(a.store, "plan", [modify("h3", height_m=12.5)])
+        assert (
+            b.store.lookup("houses", ["h3"], scenario="plan")["h3"].properties["height_m"] == 12.5
+        )
+        code = textwrap.dedent(
+            f"""
+            from tweeling.services.workspace import open_workspace
+            from tweeling.services import scenarios as sc
+            with open_workspace({str(root)!r}) as w:
+                sc.freeze_scenario(w.store, "plan", "v1")
+            """
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
+        assert [f.label for f in b.store.scenarios.info("plan").frozen] == ["v1"]
+        assert b.store.content_hash("plan@v1") == a.store.content_hash("plan")
