@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -61,11 +60,11 @@ class GateModel:
 
 
 @pytest.fixture
-def root(tmp_path):
+def root(tmp_path, store_url):
     """A twin with two rows of houses, a park and one road (as the road-noise tests), and a
-    scenario with twice the traffic."""
+    scenario with twice the traffic (on each store backend)."""
     path = tmp_path / "twin"
-    w = init_workspace(path)
+    w = init_workspace(path, store=store_url())
     write_town(w.store)
     sc.create_scenario(w.store, "busier")
     more = {"aadt_veh_per_day": 20000.0}
@@ -341,7 +340,8 @@ def test_dismiss_a_queued_a_running_and_a_finished_job(client, gate, root):
     # a finished job's record is removed; the run it made stays in the twin
     assert client.delete(f"/jobs/{after}").json()["status"] == "dismissed"
     assert client.get(f"/jobs/{after}").status_code == 404
-    assert not (root / "jobs" / f"{after}.json").exists()
+    with open_workspace(root) as ws:
+        assert ws.store.jobs.get(after) is None
 
 
 def test_jobs_outlive_the_server(root, gate):
@@ -352,22 +352,24 @@ def test_jobs_outlive_the_server(root, gate):
         assert gate.waiting.wait(60)
         queued = submit(c, "test-gate", {"steps": 2}).json()["jobID"]
     # leaving the client stopped the server and its worker: the running job was cancelled
-    # at a progress report, the queued one never started (both on disk already)
+    # at a progress report, the queued one never started (both recorded in the store)
     assert not [t for t in threading.enumerate() if t.name == f"tweeling-jobs:{root}"]
-    for job_id in (stopped, queued):
-        on_disk = orjson.loads((root / "jobs" / f"{job_id}.json").read_bytes())
-        assert on_disk["status"] == "failed" and on_disk["finished"]
-    # a server that died without stopping leaves a job 'running' on disk
-    dead = Job(
-        "dead-job",
-        "road-noise",
-        {"scenario": None, "parameters": {}, "extent": None},
-        "2025-01-01T00:00:00.000000Z",
-        "2025-01-01T00:00:01.000000Z",
-        status="running",
-        started="2025-01-01T00:00:01.000000Z",
-    )
-    (root / "jobs" / "dead-job.json").write_bytes(orjson.dumps(dead.to_dict()))
+    with open_workspace(root) as ws:
+        for job_id in (stopped, queued):
+            stored = ws.store.jobs.get(job_id)
+            assert stored.status == "failed" and stored.finished
+        # a server that died without stopping leaves a job 'running' in the store
+        dead = Job(
+            "dead-job",
+            "road-noise",
+            {"scenario": None, "parameters": {}, "extent": None},
+            "2025-01-01T00:00:00.000000Z",
+            "2025-01-01T00:00:01.000000Z",
+            status="running",
+            started="2025-01-01T00:00:01.000000Z",
+            worker="gone-host:1234:dead",
+        )
+        ws.store.jobs.add(dead)
     with TestClient(create_app(root, hosts=["testserver"])) as c:
         kept = c.get(f"/jobs/{ok}").json()
         assert kept["status"] == "successful"

@@ -283,3 +283,68 @@ def test_a_second_server_process_sees_changes_of_the_first(tmp_path, pg_database
         subprocess.run([sys.executable, "-c", code], check=True)
         assert [f.label for f in b.store.scenarios.info("plan").frozen] == ["v1"]
         assert b.store.content_hash("plan@v1") == a.store.content_hash("plan")
+
+
+def test_serve_with_several_processes_shares_requests_and_the_job_queue(tmp_path, pg_database):
+    """``tweeling serve --workers 2`` on a PostGIS twin: both processes answer, jobs
+    submitted to either are each run once, by whichever process is free, and every
+    process reports every job."""
+    import json
+    import socket
+    import urllib.request
+
+    from tests.test_api_processes import NOISE
+    from tests.test_model_road_noise import write_town
+
+    root = tmp_path / "twin"
+    with init_workspace(root, store=pg_database) as ws:
+        write_town(ws.store)
+    with (root / "twin.toml").open("a", encoding="utf-8") as f:
+        f.write("\n[server]\njobs_active_per_person = 10\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "tweeling"
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port), "--workers", "2", "--twin", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def call(path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Prefer": "respond-async"}
+        req = urllib.request.Request(url + path, data=data, headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    try:
+        for _ in range(300):
+            try:
+                call("/conformance")
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"tweeling serve exited: {proc.stderr.read().decode()}")
+                time.sleep(0.1)
+        ids = [
+            call("/processes/road-noise/execution", {"inputs": {**NOISE, "cell_m": cell}})["jobID"]
+            for cell in (20, 21, 22, 23, 24, 25)
+        ]
+        deadline = time.monotonic() + 120
+        while True:
+            states = [call(f"/jobs/{i}")["status"] for i in ids]
+            if all(s == "successful" for s in states):
+                break
+            assert "failed" not in states and time.monotonic() < deadline, states
+            time.sleep(0.3)
+        with open_workspace(root) as ws:
+            jobs = [ws.store.jobs.get(i) for i in ids]
+            assert len({j.result["run_id"] for j in jobs}) == 6  # each ran once
+            pids = {j.worker.split(":")[1] for j in jobs}
+            assert len(pids) == 2, pids  # both processes took jobs
+            assert len(ws.store.runs(model="road-noise")) == 6
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

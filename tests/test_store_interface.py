@@ -29,6 +29,7 @@ PARTS = {  # protocol -> how a store reaches its implementation
     base.People: lambda s: s.people,
     base.AuditLog: lambda s: s.audit,
     base.Rounds: lambda s: s.rounds,
+    base.Jobs: lambda s: s.jobs,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -65,6 +66,19 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
         status_code=status,
         media_type="application/problem+json",
     )
+
+
+SERVE_ENV = "TWEELING_SERVE"  # what each server process of 'serve --workers N' serves
+
+
+def app_for_worker() -> FastAPI:
+    """The app of one of several server processes (``tweeling serve --workers N``): the twin,
+    address and host names come from the environment the parent set (JSON in
+    :data:`SERVE_ENV`), since each process builds its own app."""
+    import json
+
+    spec = json.loads(os.environ[SERVE_ENV])
+    return create_app(Path(spec["root"]), bind=spec["bind"], hosts=tuple(spec["hosts"]))
 
 
 def create_app(

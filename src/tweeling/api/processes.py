@@ -82,10 +82,12 @@ def _queue_of(app: FastAPI) -> JobQueue:
         found = getattr(app.state, "jobs", None)
         if found is None:
             limits = app.state.settings
+            twins = app.state.twins
             found = app.state.jobs = JobQueue(
-                app.state.twins.root,
+                twins.root,
                 active_limit=limits.jobs_active_per_person,
                 hourly_limit=limits.jobs_per_hour_per_person,
+                store_of=lambda: twins.get().store,
             )
         return found
 

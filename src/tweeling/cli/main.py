@@ -366,6 +366,15 @@ def serve(
         Path | None, typer.Option(help="TLS certificate (PEM): serve https.")
     ] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes: requests are spread over them, and each runs model jobs "
+            "from the one queue in the twin's store. Use the cores you have; PostGIS twins "
+            "gain most (readers never wait for writers).",
+        ),
+    ] = 1,
     twin: TwinOpt = None,
 ) -> None:
     """Serve the twin over HTTP(S): the web viewer (/viewer/) and OGC APIs (/, /docs).
@@ -380,7 +389,15 @@ def serve(
         if (ssl_certfile is None) != (ssl_keyfile is None):
             raise InputError("give both --ssl-certfile and --ssl-keyfile, or neither")
         tls = None if ssl_certfile is None else (str(ssl_certfile), str(ssl_keyfile))
-        _serve(find_workspace(twin), host, port, open_browser=False, hosts=allow_host, tls=tls)
+        _serve(
+            find_workspace(twin),
+            host,
+            port,
+            open_browser=False,
+            hosts=allow_host,
+            tls=tls,
+            workers=workers,
+        )
 
     run(body)
 
@@ -393,14 +410,17 @@ def _serve(
     open_browser: bool,
     hosts: list[str] | None = None,
     tls: tuple[str, str] | None = None,
+    workers: int = 1,
 ) -> None:
+    import json
     import threading
     import webbrowser
 
     import uvicorn
 
-    from tweeling.api.app import create_app
+    from tweeling.api.app import SERVE_ENV, create_app
 
+    # Built here also with several workers: a twin that may not be served so fails at once.
     app_ = create_app(root, bind=host, hosts=tuple(hosts or ()))
     scheme = "https" if tls else "http"
     url = f"{scheme}://{host}:{port}/viewer/"
@@ -412,7 +432,16 @@ def _serve(
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
     # no Server header: it would name the server software to every client (ASVS V14.3.3)
     certs = {} if tls is None else {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]}
-    uvicorn.run(app_, host=host, port=port, log_level="warning", server_header=False, **certs)
+    options = dict(host=host, port=port, log_level="warning", server_header=False, **certs)
+    if workers == 1:
+        uvicorn.run(app_, **options)
+        return
+    console.print(f"  {workers} server processes share the requests and the job queue.")
+    os.environ[SERVE_ENV] = json.dumps(
+        {"root": str(root), "bind": host, "hosts": list(hosts or ())}
+    )
+    del app_  # each process builds its own
+    uvicorn.run("tweeling.api.app:app_for_worker", factory=True, workers=workers, **options)
 
 
 @app.command()

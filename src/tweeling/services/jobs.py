@@ -1,23 +1,29 @@
-"""Model runs as asynchronous jobs: a queue served by one worker thread, and job records kept
-as JSON files in ``<twin>/jobs/<job id>.json``.
+"""Model runs as asynchronous jobs: one queue per twin, kept in the twin's store and served
+by every server process of the twin (``tweeling serve --workers N``), each with one worker
+thread.
 
 The job life cycle and its status values are those of OGC API - Processes - Part 1: Core
 (OGC 18-062r2, §7.11 statusInfo: accepted → running → successful | failed | dismissed); the
-HTTP side is ``tweeling.api.processes``. Each job runs ``services.runs.run_model`` with the
-inputs it was given, so a job makes an ordinary run with provenance (re-used when identical
-inputs ran before). One worker thread, because models are heavy and use the cores they get;
-it opens its own workspace, since a SQLite connection belongs to one thread.
+HTTP side is ``tweeling.api.processes``, the records :mod:`tweeling.core.jobs`. Each job
+runs ``services.runs.run_model`` with the inputs it was given, so a job makes an ordinary run
+with provenance (re-used when identical inputs ran before). One worker thread per process,
+because models are heavy and use the cores they get; several processes share the work.
 
-Records are written atomically (temporary file, then rename) at every change of status, so
-that a restart finds every job; the progress of a running job lives in memory only. A job
-that a stopped server left ``accepted`` or ``running`` is marked failed when the queue next
-opens the folder. Stopping the queue cancels the running job at its next progress report
-(``models.base.Cancelled``), as dismissing that job does.
+A job submitted to any process waits in the store until a worker claims it (``store.jobs
+.claim``: exactly one process gets it; the fairest waiting job first — the oldest of the
+person whose latest job started longest ago, so one person's 30 jobs do not hold up everyone
+else's). Idle workers look for waiting jobs every :data:`POLL_S` seconds and at once when
+their own process takes one. Progress is written to the store as it moves (at most every
+half second at the same percentage), so every process reports it; dismissing a running job
+marks it dismissed in the store, and its worker, wherever it runs, stops at its next
+progress report (``models.base.Cancelled``); its partial results are not kept.
 
-The queue is fair between people: the worker takes the oldest waiting job of the person
-served least recently, so one person's 30 jobs do not hold up everyone else's. Each person
-may have ``active_limit`` jobs queued or running and submit ``hourly_limit`` jobs an hour;
-beyond that :class:`~tweeling.core.errors.Throttled` says when to try again (HTTP 429).
+Each process beats in the store every :data:`HEARTBEAT_S` seconds. A process silent for
+:data:`SILENT_S` seconds is gone: the jobs it was running are failed by the others (or by
+the next server to start), and a server that stops as the last one fails the waiting jobs
+too (nothing would run them). Each person may have ``active_limit`` jobs queued or running
+and submit ``hourly_limit`` jobs an hour; beyond that :class:`~tweeling.core.errors.Throttled`
+says when to try again (HTTP 429).
 """
 
 from __future__ import annotations
@@ -27,121 +33,47 @@ import concurrent.futures
 import logging
 import math
 import os
-import queue
+import socket
 import threading
+import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from tweeling.core.errors import NotFoundError, Throttled, TweelingError, WorkspaceError
+from tweeling.core.jobs import (  # noqa: F401 - the job records, re-exported for the API
+    ERROR,
+    FINISHED,
+    INPUT,
+    INTERRUPTED,
+    STATUSES,
+    Job,
+    select,
+)
 from tweeling.core.people import Principal, acting_as, local_operator
 from tweeling.core.timeaxis import from_text, to_text, utc_now
 from tweeling.models.base import Cancelled
 from tweeling.services import audit
 from tweeling.services.runs import run_model
+from tweeling.store.base import TwinStore
 
 log = logging.getLogger(__name__)
 
-FOLDER = "jobs"
-STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
-FINISHED = frozenset({"successful", "failed", "dismissed"})
-# Why a job failed (the HTTP side chooses its status code from it):
-INPUT = "input"  # the inputs or the twin (a TweelingError): 400
-ERROR = "error"  # the model broke: 422
-INTERRUPTED = "interrupted"  # the server stopped: 422
+FOLDER = "jobs"  # where job records were kept (as JSON files) before they moved into the store
+POLL_S = 0.5  # idle workers look for waiting jobs; waiters for jobs finished elsewhere
+HEARTBEAT_S = 2.0
+SILENT_S = 15.0  # a process not seen for this long is gone
+PROGRESS_S = 0.5  # at most this often a progress write at an unchanged percentage
 
-
-@dataclass
-class Job:
-    """One execution of a model (an OGC job of type ``process``)."""
-
-    id: str
-    process: str  # model name
-    # as given by the client, checked at submission: scenario (None = baseline), parameters,
-    # extent (RD New box or None = the twin's area)
-    inputs: dict[str, Any]
-    created: str
-    updated: str
-    status: str = "accepted"
-    message: str = "queued"
-    progress: int = 0  # 0–100, from the run's progress callback
-    started: str | None = None
-    finished: str | None = None
-    user: str = ""  # who submitted it, as the audit log names them
-    person_id: int | None = None  # their account (None: the local operator)
-    failure: str | None = None  # INPUT, ERROR or INTERRUPTED when failed
-    # when successful: run_id, result_hash, reused, outputs (the run's summary), indicators
-    result: dict[str, Any] | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.status in FINISHED
-
-    def duration_s(self, now: datetime) -> float | None:
-        """Seconds from start to finish, or to ``now`` while running (OGC job-list)."""
-        if self.started is None:
-            return None
-        if self.finished is not None:
-            end = from_text(self.finished)
-        elif self.status == "running":
-            end = now
-        else:
-            return None
-        return (end - from_text(self.started)).total_seconds()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Job:
-        known = {f.name for f in fields(cls)}
-        job = cls(**{k: v for k, v in data.items() if k in known})
-        if job.status not in STATUSES:
-            raise ValueError(f"unknown status {job.status!r}")
-        return job
-
-
-def select(
-    jobs: Iterable[Job],
-    *,
-    processes: Iterable[str] | None = None,
-    statuses: Iterable[str] | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    min_duration_s: float | None = None,
-    max_duration_s: float | None = None,
-    now: datetime | None = None,
-) -> list[Job]:
-    """The jobs that pass the filters of OGC 18-062r2 §11 (job list): process ids, status
-    values, creation time within [from, to] (open ends: None), duration in seconds (jobs
-    without a duration are left out when one is asked for)."""
-    now = now or utc_now()
-    wanted_p = None if processes is None else set(processes)
-    wanted_s = None if statuses is None else set(statuses)
-    out = []
-    for job in jobs:
-        if wanted_p is not None and job.process not in wanted_p:
-            continue
-        if wanted_s is not None and job.status not in wanted_s:
-            continue
-        created = from_text(job.created)
-        if (created_from and created < created_from) or (created_to and created > created_to):
-            continue
-        if min_duration_s is not None or max_duration_s is not None:
-            d = job.duration_s(now)
-            if d is None:
-                continue
-            if (min_duration_s is not None and d < min_duration_s) or (
-                max_duration_s is not None and d > max_duration_s
-            ):
-                continue
-        out.append(job)
-    return out
+_STOPPED_RUNNING = (
+    "the server stopped while the job was running; nothing of it was stored (submit it again)"
+)
+_STOPPED_WAITING = "the server stopped before the job started (submit it again)"
 
 
 def _now() -> str:
@@ -154,90 +86,96 @@ def _percent(fraction: float) -> int:
     return max(0, min(100, int(fraction * 100)))
 
 
-@dataclass
-class _Control:
-    """What the queue keeps beside a job's record: a future that completes when the job has
-    finished (awaitable from asyncio) and a cancel request."""
-
-    done: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
-    cancel: bool = False
-
-    def finish(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
-
-
 class JobQueue:
-    """The jobs of one twin folder, executed one at a time by a worker thread.
+    """The jobs of one twin, shared through its store with its other server processes.
 
-    Use one queue per twin folder and process: opening it marks jobs that are still
-    ``accepted`` or ``running`` on disk as failed (their server is gone).
+    ``store_of`` gives the calling thread's store (the API's per-thread workspaces); without
+    it the queue opens one per thread. The worker and watcher threads open their own.
     """
 
     def __init__(
-        self, root: Path, *, user: str = "api", active_limit: int = 2, hourly_limit: int = 30
+        self,
+        root: Path,
+        *,
+        user: str = "api",
+        active_limit: int = 2,
+        hourly_limit: int = 30,
+        store_of: Callable[[], TwinStore] | None = None,
     ):
         self.root = Path(root)
-        self.folder = self.root / FOLDER
         self.user = user
         self.active_limit = active_limit
         self.hourly_limit = hourly_limit
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._store_of = store_of
+        self._local = threading.local()
         self._lock = threading.Lock()
-        self._jobs: dict[str, Job] = {}
-        self._control: dict[str, _Control] = {}
-        # one wake-up per submitted job; the worker then picks the fairest waiting job
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._served: dict[str, int] = {}  # person key -> when last served (a counter)
-        self._turn = 0
-        self._worker: threading.Thread | None = None
-        self._stopping = False
-        self._load()
+        self._waiters: dict[str, concurrent.futures.Future] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._recover()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"tweeling-jobs:{self.root}", daemon=True),
+            threading.Thread(
+                target=self._watch, name=f"tweeling-jobs-watch:{self.root}", daemon=True
+            ),
+        ]
+        for t in self._threads:
+            t.start()
         atexit.register(self.close)  # a server that never ran its shutdown still stops cleanly
 
-    # ------------------------------------------------------------------ records
+    # ------------------------------------------------------------------ stores per thread
 
-    def _load(self) -> None:
-        if not self.folder.is_dir():
+    def _store(self) -> TwinStore:
+        if self._store_of is not None and threading.current_thread() not in self._threads:
+            return self._store_of()
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            from tweeling.services.workspace import open_workspace
+
+            ws = self._local.ws = open_workspace(self.root)
+        return ws.store
+
+    def _close_own(self) -> None:
+        ws = getattr(self._local, "ws", None)
+        if ws is not None:
+            ws.close()
+            self._local.ws = None
+
+    def _recover(self) -> None:
+        """Fail the jobs of processes that are gone; take in job files of older versions."""
+        jobs = self._store().jobs
+        jobs.beat(self.worker_id, _now())
+        self._take_in_files(jobs)
+        self._fail_orphans(jobs, starting=True)
+
+    def _fail_orphans(self, jobs, *, starting: bool = False) -> None:
+        since = to_text(utc_now() - timedelta(seconds=SILENT_S))
+        alive = jobs.live_workers(since)
+        others = [w for w in alive if w != self.worker_id]
+        jobs.fail_orphans(
+            alive=alive,
+            now=_now(),
+            failure=INTERRUPTED,
+            running=_STOPPED_RUNNING,
+            # alone at start-up: whatever waits was left by servers that stopped
+            waiting=_STOPPED_WAITING if starting and not others else None,
+        )
+
+    def _take_in_files(self, jobs) -> None:
+        folder = self.root / FOLDER
+        if not folder.is_dir():
             return
-        for path in sorted(self.folder.glob("*.json")):
+        for path in sorted(folder.glob("*.json")):
             try:
                 job = Job.from_dict(orjson.loads(path.read_bytes()))
             except (OSError, ValueError, TypeError) as exc:  # one bad file must not stop a server
                 log.warning("skipping job file %s: %s", path, exc)
                 continue
-            if not job.done:
-                was = job.status
-                now = _now()
-                job.status, job.failure, job.finished, job.updated = "failed", INTERRUPTED, now, now
-                job.message = (
-                    f"the server stopped while the job was {was}; nothing of it was stored "
-                    "(submit it again)"
-                )
-                self._save(job)
-            self._jobs[job.id] = job
-            self._control[job.id] = _Control()
-            self._control[job.id].finish()
-        for stale in self.folder.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-
-    def _save(self, job: Job) -> None:
-        """Atomically: a reader (or a crash) sees the old record or the new one, whole."""
-        self.folder.mkdir(exist_ok=True)
-        tmp = self.folder / f".{job.id}.json.tmp"
-        tmp.write_bytes(orjson.dumps(job.to_dict(), option=orjson.OPT_INDENT_2))
-        os.replace(tmp, self.folder / f"{job.id}.json")
-
-    def _change(self, job: Job, **values: Any) -> None:
-        """Update a record (caller holds the lock); status changes are written to disk."""
-        status = values.get("status", job.status)
-        persist = status != job.status
-        for key, value in values.items():
-            setattr(job, key, value)
-        job.updated = _now()
-        if persist:
-            self._save(job)
-            if job.done:
-                self._control[job.id].finish()
+            if jobs.get(job.id) is None:
+                jobs.add(job)
+            path.unlink()
 
     # ------------------------------------------------------------------ operations
 
@@ -253,6 +191,8 @@ class JobQueue:
         """Queue a run of model ``process`` for ``principal`` (default: the local operator);
         inputs must have been checked (``services.runs.prepare``) — the worker checks them
         again against the twin as it is when the job starts."""
+        if self._stopping.is_set():
+            raise WorkspaceError("the server is stopping: no new jobs are accepted")
         now = _now()
         who = principal or local_operator(self.user)
         job = Job(
@@ -268,21 +208,16 @@ class JobQueue:
             user=who.actor,
             person_id=who.person_id,
         )
-        with self._lock:
-            if self._stopping:
-                raise WorkspaceError("the server is stopping: no new jobs are accepted")
-            self._check_limits(job)
-            self._save(job)
-            self._jobs[job.id] = job
-            self._control[job.id] = _Control()
-            self._start_worker()
-        self._queue.put(job.id)
-        return replace(job)
+        store = self._store()
+        self._check_limits(store, job)
+        store.jobs.add(job)
+        self._wake.set()
+        return job
 
-    def _check_limits(self, job: Job) -> None:
+    def _check_limits(self, store: TwinStore, job: Job) -> None:
         """Per person: at most ``active_limit`` jobs waiting or running, ``hourly_limit``
-        submitted in the last hour (caller holds the lock)."""
-        mine = [j for j in self._jobs.values() if _key(j) == _key(job)]
+        submitted in the last hour."""
+        mine = store.jobs.list(who=job.who)
         active = [j for j in mine if not j.done]
         if len(active) >= self.active_limit:
             raise Throttled(
@@ -298,27 +233,26 @@ class JobQueue:
             raise Throttled(f"at most {self.hourly_limit} jobs an hour per person", int(wait) + 1)
 
     def get(self, job_id: str) -> Job:
-        """A copy of a job's record."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise NotFoundError(f"no job {job_id!r} (see /jobs)")
-            return replace(job)
+        job = self._store().jobs.get(job_id)
+        if job is None:
+            raise NotFoundError(f"no job {job_id!r} (see /jobs)")
+        return job
 
     def jobs(self) -> list[Job]:
-        """Copies of every job, newest first."""
-        with self._lock:
-            found = [replace(j) for j in self._jobs.values()]
-        return sorted(found, key=lambda j: (j.created, j.id), reverse=True)
+        """Every job, newest first."""
+        return self._store().jobs.list()
 
     def finished(self, job_id: str) -> concurrent.futures.Future:
-        """A future that completes (with None) when the job has finished; never cancel it
-        (``asyncio.shield(asyncio.wrap_future(...))`` to await it)."""
+        """A future that completes (with None) when the job has finished, in whichever
+        process it ran; never cancel it (``asyncio.shield(asyncio.wrap_future(...))``)."""
+        job = self.get(job_id)
         with self._lock:
-            control = self._control.get(job_id)
-        if control is None:
-            raise NotFoundError(f"no job {job_id!r} (see /jobs)")
-        return control.done
+            future = self._waiters.get(job_id)
+            if future is None:
+                future = self._waiters[job_id] = concurrent.futures.Future()
+        if job.done or self._stopping.is_set():
+            self._resolve(job_id)
+        return future
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """The job once it has finished (or as it is after ``timeout`` seconds)."""
@@ -327,162 +261,170 @@ class JobQueue:
 
     def dismiss(self, job_id: str) -> Job:
         """OGC dismiss (18-062r2 §13): a queued job will not run; a running job is cancelled
-        at its next progress report (its partial results are not kept); a finished job's
-        record is removed (the run it made stays in the twin). Returns the job as
-        dismissed."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise NotFoundError(f"no job {job_id!r} (see /jobs)")
-            if job.done:
-                del self._jobs[job_id]
-                del self._control[job_id]
-                (self.folder / f"{job_id}.json").unlink(missing_ok=True)
-                gone = replace(job, status="dismissed", updated=_now())
-                gone.message = f"removed (it was {job.status})"
-                return gone
-            self._control[job_id].cancel = True
-            running = job.status == "running"
-            self._change(
-                job,
+        at its next progress report, in whichever process runs it (its partial results are
+        not kept); a finished job's record is removed (the run it made stays in the twin).
+        Returns the job as dismissed."""
+        jobs = self._store().jobs
+        job = self.get(job_id)
+        if not job.done:
+            now = _now()
+            changed = jobs.update(
+                job_id,
                 status="dismissed",
-                finished=_now(),
+                finished=now,
+                updated=now,
                 message="dismissed while running: stops at its next progress report"
-                if running
+                if job.status == "running"
                 else "dismissed before it started",
             )
-            return replace(job)
+            if changed is not None:
+                self._resolve(job_id)
+                return changed
+            job = self.get(job_id)  # it finished meanwhile
+        jobs.delete(job_id)
+        return replace(
+            job, status="dismissed", updated=_now(), message=f"removed (it was {job.status})"
+        )
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop: queued jobs are marked failed, the running one is cancelled at its next
-        progress report; waits up to ``timeout`` seconds for the worker."""
-        with self._lock:
-            if self._stopping:
-                return
-            self._stopping = True
-            for job in self._jobs.values():
-                if job.status == "accepted":
-                    self._change(
-                        job,
-                        status="failed",
-                        failure=INTERRUPTED,
-                        finished=_now(),
-                        message="the server stopped before the job started (submit it again)",
-                    )
-            worker = self._worker
+        """Stop: the running job is cancelled at its next progress report; when no other
+        process of the twin serves jobs, waiting jobs are failed. Waits up to ``timeout``
+        seconds for the threads."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
         atexit.unregister(self.close)
-        self._queue.put(None)
-        if worker is not None:
-            worker.join(timeout)
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+        try:
+            jobs = self._store().jobs
+            jobs.leave(self.worker_id)
+            since = to_text(utc_now() - timedelta(seconds=SILENT_S))
+            if not jobs.live_workers(since):  # the last server: nothing would run them
+                jobs.fail_orphans(
+                    alive=[],
+                    now=_now(),
+                    failure=INTERRUPTED,
+                    running=_STOPPED_RUNNING,
+                    waiting=_STOPPED_WAITING,
+                )
+        except TweelingError as exc:  # the store went away first: its next server cleans up
+            log.warning("job queue of %s not closed cleanly: %s", self.root, exc)
+        with self._lock:
+            waiting = list(self._waiters)
+        for job_id in waiting:
+            self._resolve(job_id)
+        if self._store_of is None:
+            self._close_own()
 
-    # ------------------------------------------------------------------ the worker
+    # ------------------------------------------------------------------ the threads
 
-    def _start_worker(self) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(
-                target=self._work, name=f"tweeling-jobs:{self.root}", daemon=True
-            )
-            self._worker.start()
+    def _resolve(self, job_id: str) -> None:
+        with self._lock:
+            future = self._waiters.pop(job_id, None)
+        if future is not None and not future.done():
+            future.set_result(None)
 
     def _work(self) -> None:
-        ws = None
         try:
-            while True:
-                if self._queue.get() is None:
-                    return
-                with self._lock:
-                    job = self._next()
-                    if job is None:
-                        continue  # dismissed (or stopped) while queued
-                    self._change(job, status="running", started=_now(), message="started")
-                    work = replace(job)
+            while not self._stopping.is_set():
                 try:
-                    if ws is None:
-                        from tweeling.services.workspace import open_workspace
-
-                        ws = open_workspace(self.root)
-                    self._run(ws, work)
+                    job = self._store().jobs.claim(self.worker_id, _now())
+                except TweelingError as exc:  # the store is busy or away: try again soon
+                    log.warning("could not take a job: %s", exc)
+                    job = None
+                if job is None:
+                    self._wake.wait(POLL_S)
+                    self._wake.clear()
+                    continue
+                try:
+                    with audit.acting(self._principal(job)):
+                        self._run(job)
                 except Exception as exc:  # the worker survives whatever one job does
-                    log.exception("job %s (%s) failed", work.id, work.process)
+                    log.exception("job %s (%s) failed", job.id, job.process)
                     self._finish(
-                        work.id,
+                        job.id,
                         status="failed",
                         failure=ERROR,
-                        message=f"model {work.process} failed: {type(exc).__name__}: {exc}",
+                        message=f"model {job.process} failed: {type(exc).__name__}: {exc}",
                     )
         finally:
-            if ws is not None:
-                ws.close()
+            self._close_own()
 
-    def _next(self) -> Job | None:
-        """The oldest waiting job of the person served least recently (caller holds the
-        lock)."""
-        waiting: dict[str, Job] = {}
-        for j in sorted(self._jobs.values(), key=lambda j: (j.created, j.id)):
-            if j.status == "accepted":
-                waiting.setdefault(_key(j), j)
-        if not waiting:
-            return None
-        key = min(waiting, key=lambda k: (self._served.get(k, -1), waiting[k].created))
-        self._turn += 1
-        self._served[key] = self._turn
-        return waiting[key]
-
-    def _principal(self, ws, work: Job) -> Principal:
-        if work.person_id is None:
-            return local_operator(work.user.removeprefix("local:"))
+    def _watch(self) -> None:
+        """Heartbeats; jobs finished in other processes for the waiters of this one; the
+        jobs of processes that went silent."""
+        last_orphans = time.monotonic()
         try:
-            return acting_as(ws.store.people.get(work.person_id), "job")
+            while not self._stopping.wait(min(POLL_S, HEARTBEAT_S)):
+                try:
+                    jobs = self._store().jobs
+                    jobs.beat(self.worker_id, _now())
+                    with self._lock:
+                        waited = list(self._waiters)
+                    for job_id in waited:
+                        job = jobs.get(job_id)
+                        if job is None or job.done:
+                            self._resolve(job_id)
+                    if time.monotonic() - last_orphans > SILENT_S:
+                        self._fail_orphans(jobs)
+                        last_orphans = time.monotonic()
+                except TweelingError as exc:
+                    log.warning("job watcher: %s", exc)
+        finally:
+            self._close_own()
+
+    def _principal(self, job: Job) -> Principal:
+        if job.person_id is None:
+            return local_operator(job.user.removeprefix("local:"))
+        try:
+            return acting_as(self._store().people.get(job.person_id), "job")
         except NotFoundError:
-            return local_operator(work.user)
+            return local_operator(job.user)
 
-    def _run(self, ws, work: Job) -> None:
-        with audit.acting(self._principal(ws, work)):
-            self._run_as(ws, work)
-
-    def _run_as(self, ws, work: Job) -> None:
-        control = self._control[work.id]
+    def _run(self, job: Job) -> None:
+        store = self._store()
+        shown = {"percent": -1, "at": 0.0}
 
         def progress(fraction: float, what: str) -> None:
-            if control.cancel or self._stopping:
+            if self._stopping.is_set():
                 raise Cancelled(what)
-            with self._lock:
-                job = self._jobs.get(work.id)
-                if job is not None and job.status == "running":
-                    self._change(job, progress=_percent(fraction), message=what)
+            percent, now = _percent(fraction), time.monotonic()
+            if percent == shown["percent"] and now - shown["at"] < PROGRESS_S:
+                return
+            shown.update(percent=percent, at=now)
+            if store.jobs.update(job.id, progress=percent, message=what, updated=_now()) is None:
+                raise Cancelled(what)  # dismissed meanwhile (by any process)
 
-        inputs = work.inputs
+        inputs = job.inputs
         try:
             extent = inputs.get("extent")
             record, reused = run_model(
-                ws.store,
-                work.process,
+                store,
+                job.process,
                 scenario=inputs.get("scenario"),
                 params=inputs.get("parameters"),
                 extent=None if extent is None else tuple(extent),
-                user=work.user,
+                user=job.user,
                 progress=progress,
             )
         except Cancelled:
-            if control.cancel:
-                return  # dismissed: the record says so already
-            self._finish(
-                work.id,
-                status="failed",
-                failure=INTERRUPTED,
-                message="the server stopped while the job ran; nothing of it was stored "
-                "(submit it again)",
-            )
+            if self._stopping.is_set():
+                self._finish(job.id, status="failed", failure=INTERRUPTED, message=_STOPPED_RUNNING)
+            else:
+                self._resolve(job.id)  # dismissed: the record says so already
             return
         except TweelingError as exc:
-            self._finish(work.id, status="failed", failure=INPUT, message=str(exc))
+            self._finish(job.id, status="failed", failure=INPUT, message=str(exc))
             return
-        indicators_file = ws.store.runs_dir / record.id / "indicators.json"
+        indicators_file = store.runs_dir / record.id / "indicators.json"
         indicators = (
             orjson.loads(indicators_file.read_bytes()) if indicators_file.is_file() else None
         )
         self._finish(
-            work.id,
+            job.id,
             status="successful",
             progress=100,
             message=(
@@ -500,12 +442,7 @@ class JobQueue:
         )
 
     def _finish(self, job_id: str, **values: Any) -> None:
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None or job.done:
-                return  # dismissed meanwhile: it stays dismissed
-            self._change(job, finished=_now(), **values)
-
-
-def _key(job: Job) -> str:
-    return f"person:{job.person_id}" if job.person_id is not None else f"user:{job.user}"
+        """The end of a job, unless it was dismissed meanwhile (then it stays dismissed)."""
+        now = _now()
+        self._store().jobs.update(job_id, finished=now, updated=now, **values)
+        self._resolve(job_id)

@@ -22,6 +22,7 @@ protocol                  what                                                  
 :class:`People`           accounts, sessions, tokens, throttling, shares         ``store.people``
 :class:`AuditLog`         the hash-chained audit log                             ``store.audit``
 :class:`Rounds`           consultation rounds, variants, comments, notifications ``store.rounds``
+:class:`Jobs`             the job queue's records, shared by server processes    ``store.jobs``
 :class:`TwinStore`        all of the above: what a service is handed             —
 ========================  =====================================================  ==================
 
@@ -45,6 +46,7 @@ import shapely
 from tweeling.core.access import ScenarioAccess
 from tweeling.core.audit import AuditEntry, Verification
 from tweeling.core.features import FeatureChunk, ImportBatch, LayerSchema
+from tweeling.core.jobs import Job
 from tweeling.core.participation import Comment, Round, Variant
 from tweeling.core.people import Person, Role
 from tweeling.core.records import (
@@ -453,6 +455,39 @@ class Rounds(Protocol):
     def mark_read(self, person_id: int, at: str) -> None: ...
 
 
+class Jobs(Protocol):
+    """The records of the API's job queue (:mod:`tweeling.services.jobs`), shared by every
+    server process of the twin: a waiting job is claimed by exactly one of them."""
+
+    def add(self, job: Job) -> None: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def list(self, *, who: str | None = None, since: str | None = None) -> list[Job]:
+        """Newest first."""
+        ...
+
+    def update(self, job_id: str, *, unless_finished: bool = True, **values: Any) -> Job | None:
+        """The job as changed, or None (unknown, or finished when ``unless_finished``)."""
+        ...
+
+    def claim(self, worker: str, now: str) -> Job | None:
+        """The fairest waiting job, marked running by ``worker`` (None: none waits)."""
+        ...
+
+    def delete(self, job_id: str) -> None: ...
+
+    def beat(self, worker: str, now: str) -> None: ...
+
+    def leave(self, worker: str) -> None: ...
+
+    def live_workers(self, since: str) -> list[str]: ...
+
+    def fail_orphans(
+        self, *, alive: list[str], now: str, failure: str, running: str, waiting: str | None
+    ) -> int: ...
+
+
 @runtime_checkable
 class TwinStore(FeatureReads, FeatureWrites, RasterReads, RunLog, FindingsLog, Protocol):
     """A twin's store: what services, models, the CLI and the API are handed."""
@@ -461,3 +496,4 @@ class TwinStore(FeatureReads, FeatureWrites, RasterReads, RunLog, FindingsLog, P
     people: People
     audit: AuditLog
     rounds: Rounds
+    jobs: Jobs

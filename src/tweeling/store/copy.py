@@ -44,10 +44,12 @@ TABLES = (
     "tw_comments",
     "tw_supports",
     "tw_notifications",
+    "tw_jobs",
 )
 NOT_COPIED = {
     "tw_sessions": "browser sessions: people sign in again",
     "tw_login_failures": "recent failed sign-ins (throttling)",
+    "tw_workers": "the server processes of the source (its jobs are copied)",
 }
 _OWN_META = ("store_format", "tweeling_version")  # the target's own, as it was created
 _BATCH = 5000

@@ -24,8 +24,9 @@ from tweeling.core.features import FieldType, LayerSchema
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10400  # GeoPackage 1.4
 # 2: scenarios (branch bases, interventions, parameters, frozen versions); 3: model runs;
-# 4: findings; 5: people, sessions, tokens, the audit log, shares, participation
-STORE_FORMAT = 5
+# 4: findings; 5: people, sessions, tokens, the audit log, shares, participation;
+# 6: the job queue (shared by all server processes of a twin)
+STORE_FORMAT = 6
 
 _GPKG_TYPES = {
     FieldType.TEXT: "TEXT",
@@ -101,6 +102,7 @@ def create_base_tables(con: sqlite3.Connection) -> None:
     create_run_tables(con)
     create_findings_table(con)
     create_people_tables(con)
+    create_job_tables(con)
     _insert_srs(con)
     # The import log is a plain table GDAL/QGIS can show. Registering one 'attributes' table
     # also keeps GDAL from listing Tweeling's internal tables as layers.
@@ -222,6 +224,8 @@ def migrate(con: sqlite3.Connection, found: int) -> None:
             create_findings_table(con)
         if found < 5:
             create_people_tables(con)
+        if found < 6:
+            create_job_tables(con)
         con.execute("UPDATE tw_meta SET value = ? WHERE key = 'store_format'", (str(STORE_FORMAT),))
         con.execute(
             "INSERT INTO tw_meta VALUES ('tweeling_version', ?) "
@@ -304,6 +308,27 @@ def create_people_tables(con: sqlite3.Connection) -> None:
     if "owner_id" not in cols:
         con.execute("ALTER TABLE tw_branches ADD COLUMN owner_id INTEGER")
     for sql in PEOPLE_DDL:
+        con.execute(sql)
+
+
+JOBS_DDL = [
+    "CREATE TABLE IF NOT EXISTS tw_jobs (id TEXT PRIMARY KEY, process TEXT NOT NULL, "
+    "inputs TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL, "
+    "status TEXT NOT NULL, message TEXT NOT NULL, progress INTEGER NOT NULL, started TEXT, "
+    'finished TEXT, "user" TEXT NOT NULL, person_id INTEGER, failure TEXT, result TEXT, '
+    "worker TEXT, who TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS tw_jobs_status ON tw_jobs (status, created)",
+    "CREATE INDEX IF NOT EXISTS tw_jobs_who ON tw_jobs (who, created)",
+    "CREATE TABLE IF NOT EXISTS tw_workers (id TEXT PRIMARY KEY, seen_at TEXT NOT NULL)",
+]
+
+
+def create_job_tables(con) -> None:
+    """The job queue (store format 6; see store.gpkg_jobs): ``tw_jobs`` holds every job of
+    the OGC API - Processes with its status, progress and result; ``tw_workers`` the server
+    processes taking jobs, with when each was last seen (a job of a process gone silent is
+    failed by the others)."""
+    for sql in JOBS_DDL:
         con.execute(sql)
 
 

@@ -61,6 +61,7 @@ def create_tables(con) -> None:
         gpkg_schema.RUNS_DDL,
         gpkg_schema.FINDINGS_DDL,
         *gpkg_schema.PEOPLE_DDL,
+        *gpkg_schema.JOBS_DDL,
         "ALTER TABLE tw_branches ADD COLUMN owner_id INTEGER",
         STATS_DDL,
     ):
@@ -140,8 +141,32 @@ def check_format(con, where: str) -> None:
             f"({__version__}) reads store formats up to {gpkg_schema.STORE_FORMAT}: upgrade "
             "Tweeling to open it (nothing was changed)"
         )
-    if found < gpkg_schema.STORE_FORMAT:
+    if found < 5:
         raise WorkspaceError(
-            f"{where} has store format {found}; PostgreSQL twins start at format "
-            f"{gpkg_schema.STORE_FORMAT}: this database was not written by Tweeling"
+            f"{where} has store format {found}; PostgreSQL twins start at format 5: this "
+            "database was not written by Tweeling"
         )
+    if found < gpkg_schema.STORE_FORMAT:
+        migrate(con)
+
+
+def migrate(con) -> None:
+    """Bring a twin of format 5 up to date, in one transaction; another process may have
+    done it meanwhile (the format is read again under a lock)."""
+    con.execute("BEGIN")
+    try:
+        con.execute("LOCK TABLE tw_meta IN EXCLUSIVE MODE")
+        found = int(
+            con.execute("SELECT value FROM tw_meta WHERE key = 'store_format'").fetchone()[0]
+        )
+        if found < 6:
+            for sql in gpkg_schema.JOBS_DDL:
+                con.execute(pg_ddl(sql))
+        con.execute(
+            "UPDATE tw_meta SET value = ? WHERE key = 'store_format'",
+            (str(gpkg_schema.STORE_FORMAT),),
+        )
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

@@ -51,7 +51,7 @@ _COPY_TYPES = [
     "text", "bytea", "jsonb",
 ]  # fmt: skip
 # Keys of the advisory locks (pg_advisory_xact_lock): fixed numbers, one per kind of writer.
-_LOCKS = {"transactions": 0x7477_0001, "audit": 0x7477_0002}
+_LOCKS = {"transactions": 0x7477_0001, "audit": 0x7477_0002, "jobs": 0x7477_0003}
 
 
 class PostgisStore(SqlStore):

@@ -62,6 +62,7 @@ from tweeling.core.views import BASELINE, Level, View
 from tweeling.store import gpkg_views
 from tweeling.store.gpkg_audit import GpkgAudit
 from tweeling.store.gpkg_branches import GpkgScenarios
+from tweeling.store.gpkg_jobs import GpkgJobs
 from tweeling.store.gpkg_people import GpkgPeople
 from tweeling.store.gpkg_rounds import GpkgRounds
 from tweeling.store.gpkg_schema import quote, versions_table
@@ -90,6 +91,7 @@ class SqlStore:
         self.people = GpkgPeople(self)
         self.audit = GpkgAudit(self)
         self.rounds = GpkgRounds(self)
+        self.jobs = GpkgJobs(self)
 
     def __enter__(self):
         return self
