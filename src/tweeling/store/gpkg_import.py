@@ -58,14 +58,15 @@ class BatchWriter:
             self._declare(schema)
             self.report.layers[schema.name] = LayerReport()
 
-    def _declare(self, schema: LayerSchema) -> None:
-        con = self.con
-        row = con.execute(
+    def _register_layer(self, schema: LayerSchema) -> LayerSchema:
+        """The layer as the twin keeps it: created when new (:meth:`_create_layer`), its
+        schema evolved when the source brings new fields."""
+        row = self.con.execute(
             "SELECT kind, schema FROM tw_layers WHERE name = ?", (schema.name,)
         ).fetchone()
         if row is None:
-            gpkg_schema.create_layer(con, schema, schema.description or schema.title)
-            con.execute(
+            self._create_layer(schema)
+            self.con.execute(
                 "INSERT INTO tw_layers VALUES (?, 'vector', ?, ?, ?)",
                 (schema.name, orjson.dumps(schema.to_dict()).decode(), self.txn, self.txn),
             )
@@ -75,9 +76,16 @@ class BatchWriter:
                 raise InputError(
                     f"layer {schema.name!r} exists and is a {row[0]} layer", path=self.batch.path
                 )
-            stored = LayerSchema.from_dict(orjson.loads(row[1]))
-            stored = self._evolve(stored, schema)
+            stored = self._evolve(LayerSchema.from_dict(orjson.loads(row[1])), schema)
         self.schemas[schema.name] = stored
+        return stored
+
+    def _create_layer(self, schema: LayerSchema) -> None:
+        gpkg_schema.create_layer(self.con, schema, schema.description or schema.title)
+
+    def _declare(self, schema: LayerSchema) -> None:
+        con = self.con
+        self._register_layer(schema)
         vt = quote(versions_table(schema.name))
         self.next_vid[schema.name] = con.execute(
             f"SELECT coalesce(max(vid), 0) + 1 FROM {vt}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import struct
 
-import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -62,25 +61,12 @@ def _same(text: str) -> str:
 class PgBatchWriter(BatchWriter):
     """The state of one import inside its PostgreSQL transaction."""
 
+    def _create_layer(self, schema: LayerSchema) -> None:
+        pg_schema.create_layer(self.con, schema)
+
     def _declare(self, schema: LayerSchema) -> None:
         con = self.con
-        row = con.execute(
-            "SELECT kind, schema FROM tw_layers WHERE name = ?", (schema.name,)
-        ).fetchone()
-        if row is None:
-            pg_schema.create_layer(con, schema)
-            con.execute(
-                "INSERT INTO tw_layers VALUES (?, 'vector', ?, ?, ?)",
-                (schema.name, schema_json(schema), self.txn, self.txn),
-            )
-            stored = schema
-        else:
-            if row[0] != "vector":
-                raise InputError(
-                    f"layer {schema.name!r} exists and is a {row[0]} layer", path=self.batch.path
-                )
-            stored = self._evolve(LayerSchema.from_dict(orjson.loads(row[1])), schema)
-        self.schemas[schema.name] = stored
+        self._register_layer(schema)
         vt = quote(versions_table(schema.name))
         self.next_vid[schema.name] = con.execute(
             f"SELECT coalesce(max(vid), 0) + 1 FROM {vt}"
@@ -252,10 +238,6 @@ def update_stats(con, name: str) -> None:
         f"WHERE branch = {BASELINE} AND txn_to IS NULL) s WHERE name = ?",
         (name,),
     )
-
-
-def schema_json(schema: LayerSchema) -> str:
-    return orjson.dumps(schema.to_dict()).decode()
 
 
 def _first_duplicate(ids: list[str]) -> str | None:
