@@ -64,3 +64,10 @@ def versions_sql(
         return f"SELECT count(*) FROM {frm}{where_sql}", params
     order = "" if bbox is not None else " ORDER BY v.vid"
     return f"SELECT {VERSION_COLS} FROM {frm}{where_sql}{order}", params
+
+
+def current_count(con, layer: str) -> int:
+    """Objects in the current baseline of ``layer``, as imports keep it in
+    ``tw_layer_stats`` (counting 10 million rows per request is not cheap)."""
+    row = con.execute("SELECT count FROM tw_layer_stats WHERE name = ?", (layer,)).fetchone()
+    return 0 if row is None else row[0]

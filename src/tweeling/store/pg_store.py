@@ -219,13 +219,6 @@ class PostgisStore(SqlStore):
             f"AND branch <> {BASELINE}"
         )
 
-    def count(self, layer, *, bbox=None, where=None, as_of=None, scenario=None) -> int:
-        """As :meth:`SqlStore.count`; the current baseline's count is kept by imports."""
-        if bbox is None and where is None and as_of is None and scenario in (None, "baseline"):
-            self.schema(layer)  # unknown layers are an error
-            return self._layer_stats(layer)[0]
-        return super().count(layer, bbox=bbox, where=where, as_of=as_of, scenario=scenario)
-
     def integrity_check(self) -> str:
         """``ok``, or the first problem found: an object with two current versions, or a
         layer's kept count that differs from its rows."""
