@@ -348,3 +348,38 @@ def test_serve_with_several_processes_shares_requests_and_the_job_queue(tmp_path
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "wkt",
+    [
+        "POINT Z (85000 447500 1.5)",
+        "LINESTRING Z (85000 447500 0, 85010 447510 2.25)",
+        "POLYGON Z ((85000 447500 0, 85010 447500 0, 85010 447510 9, 85000 447500 0))",
+        "MULTIPOLYGON Z (((85000 447500 1, 85010 447500 1, 85010 447510 1, 85000 447500 1)),"
+        " ((85020 447500 2, 85030 447500 2, 85030 447510 2, 85020 447500 2)))",
+        "GEOMETRYCOLLECTION Z (POINT Z (85000 447500 3), LINESTRING Z (85000 447500 0, 85001 "
+        "447501 1))",
+        "POINT (85000.123456789 447500.987654321)",
+    ],
+)
+def test_geometries_come_back_byte_for_byte_on_both_backends(tmp_path, pg_database, wkt):
+    """What PostGIS stores is exactly the WKB that was hashed: ISO WKB in, ISO WKB out, with
+    heights (EPSG:7415) and full double precision."""
+    import shapely
+
+    from tweeling.core.features import FeatureRecord, ImportBatch, LayerSchema
+
+    geom = shapely.from_wkt(wkt)
+    schema = LayerSchema("things", "GEOMETRY", {"n": "INTEGER"}, has_z=bool(shapely.has_z(geom)))
+    records = [FeatureRecord("things", "t1", geom, {"n": 1})]
+    out = []
+    for store in (None, pg_database):
+        with init_workspace(tmp_path / f"twin-{len(out)}", store=store) as ws:
+            ws.store.write(ImportBatch("test:things", "things", [schema], records))
+            view = ws.store.view(None)
+            content = ws.store.contents("things", ["t1"], view)["t1"]
+            (feature,) = ws.store.features("things")
+            out.append((content["geometry"], feature.geometry.wkb, ws.store.content_hash()))
+    assert out[0] == out[1]
+    assert out[0][0] == shapely.to_wkb(geom, flavor="iso", byte_order=1)

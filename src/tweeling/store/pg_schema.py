@@ -6,7 +6,8 @@ twin copies between them table by table. Per vector layer ``L``:
 
 * ``tw_L_versions`` — every version of every object on every branch (the same columns as
   the GeoPackage's version table, without its envelope columns): ``geom`` a PostGIS
-  geometry in RD New (EPSG:28992) or RD New + NAP (EPSG:7415) with a GiST index,
+  geometry in RD New (EPSG:28992) or RD New + NAP (EPSG:7415) with a GiST index (any
+  type, with or without heights, its SRID checked),
   ``props`` the attributes as ``jsonb``, ``tw_id`` in the "C" collation (byte order, as
   SQLite and Python compare; content hashes list objects in that order).
   A partial unique index on ``tw_id`` over the current baseline (``branch = 0 AND txn_to IS
@@ -76,7 +77,9 @@ def create_layer(con, schema: LayerSchema) -> None:
         "branch BIGINT NOT NULL, txn_from BIGINT NOT NULL, txn_to BIGINT, valid_from TEXT, "
         "valid_to TEXT, recorded_at TEXT NOT NULL, record_end TEXT, "
         "deleted SMALLINT NOT NULL DEFAULT 0, source TEXT, hash TEXT NOT NULL, "
-        f"geom geometry(Geometry, {srs_id_for(schema)}), props JSONB NOT NULL)"
+        # Any type, with or without heights (a layer with heights may hold flat objects, as
+        # on GeoPackage), in the layer's CRS.
+        f"geom geometry CHECK (ST_SRID(geom) = {srs_id_for(schema)}), props JSONB NOT NULL)"
     )
     for _, sql in indexes(schema.name):
         con.execute(sql)
@@ -114,8 +117,11 @@ def create_view(con, schema: LayerSchema) -> None:
         else:
             cols.append(f"(v.props ->> {key})::{_PG_TYPES[ftype]} AS {quote(field)}")
     extra = "".join(", " + c for c in cols)
+    # 2D layers tell clients their CRS through the column type; a layer with heights may
+    # mix 3D and flat objects, which no single column type admits.
+    geom = "v.geom" if schema.has_z else f"v.geom::geometry(Geometry, {srs_id_for(schema)}) AS geom"
     con.execute(
-        f"CREATE OR REPLACE VIEW {quote(schema.name)} AS SELECT v.vid AS fid, v.geom, "
+        f"CREATE OR REPLACE VIEW {quote(schema.name)} AS SELECT v.vid AS fid, {geom}, "
         "v.tw_id, v.txn_from AS tw_txn, v.valid_from AS tw_valid_from, v.valid_to AS "
         f"tw_valid_to, v.recorded_at AS tw_recorded_at, v.record_end AS tw_record_end{extra} "
         f"FROM {quote(versions_table(schema.name))} v WHERE v.branch = 0 AND v.txn_to IS NULL"
