@@ -8,6 +8,35 @@ import typer
 
 from tweeling.cli.common import TwinOpt, console, run, user
 
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Compute the run's tiles on the Dask scheduler at this address "
+        "(tcp://host:8786); its workers must reach the twin's store.",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Compute the run's tiles on a local Dask cluster of N worker processes.",
+    ),
+]
+
+
+def _cluster(address: str | None, workers: int | None):
+    """The Dask cluster asked for, or None (this process)."""
+    if address is None and workers is None:
+        return None
+    from tweeling.core.errors import InputError
+    from tweeling.services.cluster import Cluster
+
+    if address is not None and workers is not None:
+        raise InputError("give --cluster or --workers, not both")
+    return Cluster(address=address, workers=workers)
+
 
 def register(app: typer.Typer) -> None:
     app.command("models")(models)
@@ -46,6 +75,8 @@ def run_cmd(
     no_reuse: Annotated[
         bool, typer.Option("--no-reuse", help="Compute again even if identical inputs ran.")
     ] = False,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = None,
     twin: TwinOpt = None,
 ) -> None:
     """Run a model on the baseline or a scenario; the result is stored with provenance."""
@@ -63,6 +94,7 @@ def run_cmd(
                 raise InputError(f"--param {item!r}: expected name=value")
             params[key] = parse_value(raw)
         box = parse_bbox(extent) if extent else None
+        where = _cluster(cluster, workers)
         with open_workspace(twin) as ws, render_models.run_progress(console, model) as progress:
             record, reused = run_model(
                 ws.store,
@@ -73,6 +105,7 @@ def run_cmd(
                 user=user(),
                 progress=progress,
                 reuse=not no_reuse,
+                cluster=where,
             )
             render_models.run_record(console, record, ws.store.runs_dir, reused=reused)
 
@@ -96,6 +129,8 @@ def runs(
 
 def reproduce(
     run_id: Annotated[str, typer.Argument(help="Run id (see 'tweeling runs').")],
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = None,
     twin: TwinOpt = None,
 ) -> None:
     """Execute a stored run again and verify that the result hash is identical."""
@@ -109,7 +144,9 @@ def reproduce(
             open_workspace(twin) as ws,
             render_models.run_progress(console, f"reproduce {run_id}") as progress,
         ):
-            rep = reproduce_run(ws.store, run_id, progress=progress)
+            rep = reproduce_run(
+                ws.store, run_id, progress=progress, cluster=_cluster(cluster, workers)
+            )
         if not rep.identical:
             why = []
             if not rep.inputs_equal:

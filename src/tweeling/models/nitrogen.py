@@ -29,6 +29,7 @@ from tweeling.methods import gaussian_plume as gp
 from tweeling.methods import hexgrid as hg
 from tweeling.models.base import ModelInfo, ModelResult, Output, Parameter, RunContext
 from tweeling.models.input_layers import NITROGEN_SOURCES, checked_features
+from tweeling.models.tiling import Plan, run_here, tile_parameter
 
 SITES_LAYER = "natura2000"
 HEXAGON_LAYER = "natura2000_hexagons"
@@ -156,13 +157,16 @@ def _parameters() -> tuple[Parameter, ...]:
             minimum=230.0,
             maximum=320.0,
         ),
+        tile_parameter(
+            10_000.0, "of source points; each computes the hexagons within cutoff_distance_m of it"
+        ),
     )
 
 
 class NitrogenDepositionModel:
     info = ModelInfo(
         name="nitrogen-deposition",
-        version="1.0",
+        version="1.1",  # 1.1: computed in tiles of source points (sums in tile order)
         theme="nitrogen",
         title="Nitrogen deposition on Natura 2000 sites (Gaussian plume, AERIUS hexagons)",
         inputs=("nitrogen_sources", SITES_LAYER),
@@ -221,11 +225,17 @@ class NitrogenDepositionModel:
             "tweeling.methods.gaussian_plume",
             "tweeling.methods.hexgrid",
             "tweeling.models.input_layers",
+            "tweeling.models.tiling",
         ),
         compares_with_baseline=True,
     )
 
     def run(self, ctx: RunContext) -> ModelResult:
+        return run_here(self, ctx)
+
+    def plan(self, ctx: RunContext) -> Plan:
+        """Sources and receptor hexagons read and checked; the source points cut into
+        square tiles, each with the hexagons within the cutoff distance of it (its halo)."""
         p = ctx.parameters
         rose = wind_rose_from_parameter(p["wind_rose"])
         cutoff = float(p["cutoff_distance_m"])
@@ -245,35 +255,131 @@ class NitrogenDepositionModel:
                 field=NITROGEN_SOURCES.name,
             )
         notes: list[str] = []
-        ctx.progress(0.05, "finding Natura 2000 hexagons")
+        ctx.progress(0.02, "finding Natura 2000 hexagons")
         all_x = np.concatenate([sources.x, baseline.x if baseline else np.zeros(0)])
         all_y = np.concatenate([sources.y, baseline.y if baseline else np.zeros(0)])
         receptors = _receptors(ctx, all_x, all_y, cutoff, bool(p["sensitive_sites_only"]), notes)
-
-        kwargs = dict(
-            wind_rose=rose,
-            deposition_velocity_nox_m_s=float(p["deposition_velocity_nox_m_s"]),
-            deposition_velocity_nh3_m_s=float(p["deposition_velocity_nh3_m_s"]),
-            receptor_height_m=float(p["receptor_height_m"]),
-            cutoff_distance_m=cutoff,
-            min_distance_m=float(p["min_distance_m"]),
-            source_depletion=bool(p["source_depletion"]),
-            sector_smoothing=bool(p["sector_smoothing"]),
-            ambient_temperature_k=float(p["ambient_temperature_k"]),
-        )
         same = baseline is not None and baseline.key == sources.key
         both = baseline is not None and not same
-        label = "scenario" if ctx.compared else "deposition"
-        dep = _deposition(ctx, sources, receptors, kwargs, 0.1, 0.45 if both else 0.85, label)
-        base_dep = dep if same else None
-        if both:
-            base_dep = _deposition(ctx, baseline, receptors, kwargs, 0.55, 0.4, "baseline")
+        tiles = _source_tiles(sources, baseline if both else None, receptors, p, rose)
+        return Plan(tiles, (sources, baseline, receptors, same, notes))
 
-        ctx.progress(0.97, "summarising")
+    def run_tile(self, ctx: RunContext, tile: _SourceTile) -> dict[str, np.ndarray]:
+        """Deposition on the tile's hexagons from the tile's source points (scenario and,
+        when it differs, baseline), per substance [mol N/ha/yr]."""
+        out = {}
+        for label, points in (("scenario", tile.sources), ("baseline", tile.baseline)):
+            if points is None:
+                continue
+            ctx.progress(0.0 if label == "scenario" else 0.5, f"{label}: {len(points[0])} points")
+            res = gp.nitrogen_deposition(*points, tile.receptor_x, tile.receptor_y, **tile.kwargs)
+            out[f"{label}_nox"] = res.nox_mol_n_per_ha_per_yr
+            out[f"{label}_nh3"] = res.nh3_mol_n_per_ha_per_yr
+        return out
+
+    def merge(self, ctx: RunContext, plan: Plan, parts) -> ModelResult:
+        """Per hexagon the sum over tiles, in plan order (the sum is linear in the sources;
+        a fixed order keeps it reproducible)."""
+        sources, baseline, receptors, same, notes = plan.state
+        p = ctx.parameters
+        cutoff, spacing = float(p["cutoff_distance_m"]), float(p["line_spacing_m"])
+        n = receptors.ids.size
+        sums = {
+            k: np.zeros(n) for k in ("scenario_nox", "scenario_nh3", "baseline_nox", "baseline_nh3")
+        }
+        for tile, part in zip(plan.tiles, parts, strict=True):
+            for key, values in part.items():
+                sums[key][tile.receptors] += values
+        dep = {"nox": sums["scenario_nox"], "nh3": sums["scenario_nh3"]}
+        base_dep = None
+        if baseline is not None:
+            base_dep = dep if same else {"nox": sums["baseline_nox"], "nh3": sums["baseline_nh3"]}
         result = _result(sources, baseline, receptors, dep, base_dep, cutoff, notes)
         _source_notes(sources, baseline, receptors, cutoff, spacing, result)
-        ctx.progress(1.0, "done")
+        result.notes.append(
+            f"Computed in {len(plan.tiles)} tiles of source points of about "
+            f"{p['tile_m']:g} m, each on the hexagons within the cutoff distance of it."
+        )
         return result
+
+
+@dataclass(frozen=True)
+class _SourceTile:
+    """Source points in one square (scenario, and baseline when it differs: x, y, height,
+    heat, NOx, NH3) and the hexagons within the cutoff of it (indices into the run's)."""
+
+    sources: tuple[np.ndarray, ...] | None
+    baseline: tuple[np.ndarray, ...] | None
+    receptors: np.ndarray
+    receptor_x: np.ndarray
+    receptor_y: np.ndarray
+    kwargs: dict[str, Any]
+
+
+def _source_tiles(sources, baseline, receptors, p, rose) -> list[_SourceTile]:
+    """Source points grouped by square tiles of ``tile_m`` (from the south-west of all
+    points, tiles in row order), each with its receptor halo; tiles without a hexagon
+    within reach are left out (they deposit nothing)."""
+    kwargs = dict(
+        wind_rose=rose,
+        deposition_velocity_nox_m_s=float(p["deposition_velocity_nox_m_s"]),
+        deposition_velocity_nh3_m_s=float(p["deposition_velocity_nh3_m_s"]),
+        receptor_height_m=float(p["receptor_height_m"]),
+        cutoff_distance_m=float(p["cutoff_distance_m"]),
+        min_distance_m=float(p["min_distance_m"]),
+        source_depletion=bool(p["source_depletion"]),
+        sector_smoothing=bool(p["sector_smoothing"]),
+        ambient_temperature_k=float(p["ambient_temperature_k"]),
+    )
+    sets = [s for s in (sources, baseline) if s is not None and s.x.size]
+    if not receptors.ids.size or not sets:
+        return []
+    size, reach = float(p["tile_m"]), float(p["cutoff_distance_m"])
+    x0 = min(float(s.x.min()) for s in sets)
+    y0 = min(float(s.y.min()) for s in sets)
+
+    def key(s):
+        return np.floor((s.y - y0) / size).astype(np.int64), np.floor((s.x - x0) / size).astype(
+            np.int64
+        )
+
+    keys = {id(s): key(s) for s in sets}
+    cells = sorted({(int(r), int(c)) for s in sets for r, c in zip(*keys[id(s)], strict=True)})
+    tiles = []
+    for r, c in cells:
+        box = (x0 + c * size - reach, y0 + r * size - reach)
+        box += (box[0] + size + 2 * reach, box[1] + size + 2 * reach)
+        near = np.flatnonzero(
+            (receptors.x >= box[0])
+            & (receptors.x <= box[2])
+            & (receptors.y >= box[1])
+            & (receptors.y <= box[3])
+        )
+        if not near.size:
+            continue
+
+        tiles.append(
+            _SourceTile(
+                _tile_points(sources, keys, r, c),
+                _tile_points(baseline, keys, r, c),
+                near,
+                receptors.x[near],
+                receptors.y[near],
+                kwargs,
+            )
+        )
+    return tiles
+
+
+def _tile_points(s, keys, r, c) -> tuple[np.ndarray, ...] | None:
+    """The points of ``s`` in tile (row ``r``, column ``c``) as the method's arrays."""
+    if s is None or not s.x.size:
+        return None
+    rows, cols = keys[id(s)]
+    i = np.flatnonzero((rows == r) & (cols == c))
+    if not i.size:
+        return None
+    return tuple(a[i] for a in (s.x, s.y, s.height_m, s.heat_mw, s.nox_kg_per_yr, s.nh3_kg_per_yr))
 
 
 # --- wind rose -------------------------------------------------------------------------------
@@ -523,34 +629,6 @@ def _polygonal(geom):
 
 
 # --- deposition ------------------------------------------------------------------------------
-
-
-def _deposition(ctx, src: _Sources, rec: _Receptors, kwargs, start, share, label) -> dict:
-    """Deposition per receptor [mol N/ha/yr] by substance, summed over chunks of sources (the
-    sum is linear in the sources; fixed chunks keep the result reproducible)."""
-    totals = {s: np.zeros(rec.ids.size) for s in gp.SUBSTANCES}
-    if not rec.ids.size or not src.x.size:
-        return totals
-    chunks = np.array_split(np.arange(src.x.size), min(20, src.x.size))
-    for n, idx in enumerate(chunks):
-        ctx.progress(
-            start + share * n / len(chunks),
-            f"{label}: sources {idx[0] + 1}–{idx[-1] + 1} of {src.x.size}",
-        )
-        res = gp.nitrogen_deposition(
-            src.x[idx],
-            src.y[idx],
-            src.height_m[idx],
-            src.heat_mw[idx],
-            src.nox_kg_per_yr[idx],
-            src.nh3_kg_per_yr[idx],
-            rec.x,
-            rec.y,
-            **kwargs,
-        )
-        totals["nox"] += res.nox_mol_n_per_ha_per_yr
-        totals["nh3"] += res.nh3_mol_n_per_ha_per_yr
-    return totals
 
 
 def _used(src: _Sources, rec: _Receptors, cutoff: float) -> np.ndarray:

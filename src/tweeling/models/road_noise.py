@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -27,6 +27,7 @@ from tweeling.methods.noise_line_sources import SourceTree, build_source_tree, s
 from tweeling.methods.noise_paths import ObstacleRaster, path_geometry, point_source_attenuation_db
 from tweeling.models.base import Grid, ModelInfo, ModelResult, Output, Parameter, RunContext
 from tweeling.models.input_layers import ROAD_TRAFFIC, checked_features
+from tweeling.models.tiling import GridTile, Plan, grid_tiles, run_here, tile_parameter
 
 SOURCE_HEIGHT_M = 0.05  # CNOSSOS-EU Annex II 2.2.1: road sources 0.05 m above the surface
 PERIOD_HOURS = {"day": 12.0, "evening": 4.0, "night": 8.0}  # 2002/49/EC Annex I
@@ -144,13 +145,16 @@ PARAMETERS = (
     _param(
         "storey_height_m", "m", 3.0, "storey height for that estimate", minimum=2.0, maximum=6.0
     ),
+    tile_parameter(1000.0, "whole grid cells; each reads its inputs within max_distance_m"),
 )
 
 
 class RoadNoiseModel:
     info = ModelInfo(
         name="road-noise",
-        version="1.1",  # 1.1: empty 5 dB classes reported as 0
+        # 1.1: empty 5 dB classes reported as 0; 1.2: computed in tiles, buildings of the
+        # extent assessed (not those within reach of it)
+        version="1.2",
         theme="noise",
         title="Road traffic noise (CNOSSOS-EU emission, ISO 9613-2 propagation)",
         inputs=("road_traffic", "buildings", "plant_cover"),
@@ -194,6 +198,8 @@ class RoadNoiseModel:
             "Dwellings are estimated from floor area where buildings carry no 'dwellings' "
             "attribute (said in the notes).",
             "Sources beyond max_distance_m from a receiver are left out.",
+            "Facade levels are given for the buildings whose representative point lies in "
+            "the extent.",
         ),
         code=(
             "tweeling.methods.noise_cnossos_road",
@@ -201,67 +207,158 @@ class RoadNoiseModel:
             "tweeling.methods.noise_paths",
             "tweeling.methods.noise_line_sources",
             "tweeling.models.input_layers",
+            "tweeling.models.tiling",
         ),
     )
 
     def run(self, ctx: RunContext) -> ModelResult:
+        return run_here(self, ctx)
+
+    def plan(self, ctx: RunContext) -> Plan:
         p = ctx.parameters
         _check_fractions(p)
-        reach = union_bounds([ctx.extent], p["max_distance_m"])
-        roads = checked_features(ctx, ROAD_TRAFFIC, bbox=reach)
-        if not roads:
+        tiles = grid_tiles(ctx.extent, p["cell_m"], p["tile_m"])
+        cells = tiles[0].rows * tiles[0].cols
+        if cells > 25_000_000:
             raise InputError(
-                "no road_traffic objects within max_distance_m of the extent: nothing to "
-                "compute (import road traffic with 'tweeling import model-inputs')",
-                field="road_traffic",
+                f"a {p['cell_m']:g} m grid over the extent has {cells:,} cells; use a "
+                "smaller extent or larger cell_m",
+                field="cell_m",
             )
-        sources = _sources(roads, p)
-        notes: list[str] = []
-        buildings = _buildings(ctx, reach, notes)
-        ctx.progress(0.02, "roads, buildings and ground read")
-        work = _work_area(ctx.extent, sources.xy, p["max_distance_m"])
-        raster = _obstacles(ctx, work, buildings, p)
-        grid_xy, grid_index, grid_shape, west, north = _grid_receivers(
-            ctx.extent, sources, raster, p
+        return Plan(tiles)
+
+    def run_tile(self, ctx: RunContext, tile: GridTile) -> _TilePart:
+        """Levels in the tile's grid cells and at the facades of the buildings it owns (whose
+        representative point lies in its cells), from every source within reach."""
+        p = ctx.parameters
+        part = _TilePart(tile)
+        owned = _owned_buildings(ctx, tile, part)
+        receiver_box = union_bounds(
+            [tile.box, *(g.bounds for _, g, _, _ in owned)], FACADE_OFFSET_M
         )
-        facade_xy, facade_owner = _facade_receivers(buildings, p["facade_spacing_m"])
+        reach = union_bounds([receiver_box], p["max_distance_m"])
+        roads = checked_features(ctx, ROAD_TRAFFIC, bbox=reach)
+        ctx.progress(0.02, "roads read")
+        part.dwellings = [_dwellings(g, h, given, p) for _, g, h, given in owned]
+        if not roads:
+            return part
+        sources = _sources(roads, p)
+        part.roads = sources.per_road
+        part.labels = {v["traffic_source"] for _, _, v in roads if v.get("traffic_source")}
+        work = _work_area(receiver_box, sources.xy, p["max_distance_m"])
+        if work is None:
+            return part
+        raster = _obstacles(ctx, work, _buildings(ctx, reach), p)
+        ctx.progress(0.05, "roads, buildings and ground read")
+        grid_xy, part.grid_index = _grid_receivers(tile, sources, raster, p)
+        facade_xy, facade_owner = _facade_receivers(owned, p["facade_spacing_m"])
         near = _within(facade_xy, sources.xy, p["max_distance_m"])
         facade_xy, facade_owner = facade_xy[near], facade_owner[near]
         receivers = np.vstack([grid_xy, facade_xy])
         clearance = np.r_[np.zeros(len(grid_xy)), np.full(len(facade_xy), 2.0 * OBSTACLE_CELL_M)]
         energy, counts = _propagate(ctx, sources, receivers, clearance, raster, p)
+        part.pairs, part.screened, part.receivers = (
+            counts["pairs"],
+            counts["screened"],
+            len(receivers),
+        )
         levels = {k: _db(energy[:, i]) for i, k in enumerate(PERIOD_HOURS)}
         lden = lden_db(levels["day"], levels["evening"], levels["night"])
         lnight = levels["night"]
-
         n_grid = len(grid_xy)
-        grids = {}
-        for name, values in (("lden", lden), ("lnight", lnight)):
-            cells = np.full(grid_shape[0] * grid_shape[1], np.nan)
-            cells[grid_index] = np.round(values[:n_grid], 2)
-            grids[name] = Grid(cells.reshape(grid_shape), west, north, p["cell_m"], "dB")
-        rows, indicators = _per_building(
-            buildings, facade_owner, lden[n_grid:], lnight[n_grid:], p, notes
+        part.grid_lden = np.round(lden[:n_grid], 2)
+        part.grid_lnight = np.round(lnight[:n_grid], 2)
+        part.facade_lden, part.facade_lnight = _facade_maxima(
+            len(owned), facade_owner, lden[n_grid:], lnight[n_grid:]
         )
+        return part
+
+    def merge(self, ctx: RunContext, plan: Plan, parts) -> ModelResult:
+        p, tiles = ctx.parameters, plan.tiles
+        if not any(part.roads for part in parts):
+            raise InputError(
+                "no road_traffic objects within max_distance_m of the extent: nothing to "
+                "compute (import road traffic with 'tweeling import model-inputs')",
+                field="road_traffic",
+            )
+        grid_shape = (tiles[0].rows, tiles[0].cols)
+        grids = {}
+        for name in ("lden", "lnight"):
+            cells = np.full(grid_shape, np.nan)
+            for part in parts:
+                t = part.tile
+                block = np.full((t.r1 - t.r0) * (t.c1 - t.c0), np.nan)
+                block[part.grid_index] = getattr(part, f"grid_{name}")
+                cells[t.r0 : t.r1, t.c0 : t.c1] = block.reshape(t.r1 - t.r0, t.c1 - t.c0)
+            grids[name] = Grid(cells, tiles[0].west, tiles[0].north, p["cell_m"], "dB")
+        notes: list[str] = []
+        missing = sum(part.missing_height for part in parts)
+        if missing:
+            notes.append(
+                f"{missing} buildings without a positive height_m neither screen nor get "
+                "facade levels"
+            )
+        entries = sorted(
+            (
+                (oid, *dwell, den, night)
+                for part in parts
+                for oid, dwell, den, night in zip(
+                    part.owned_ids,
+                    part.dwellings,
+                    part.facade_lden,
+                    part.facade_lnight,
+                    strict=True,
+                )
+            ),
+            key=lambda e: e[0],
+        )
+        rows, indicators = _per_building(entries, p, notes)
+        roads: dict[str, int] = {}
+        for part in parts:
+            roads.update(part.roads)
+        pairs = sum(part.pairs for part in parts)
+        screened = sum(part.screened for part in parts)
         indicators.update(
             {
-                "point_sources": {"value": len(sources.xy), "unit": "1"},
-                "receivers": {"value": len(receivers), "unit": "1"},
-                "source_receiver_paths": {"value": counts["pairs"], "unit": "1"},
+                "point_sources": {"value": sum(roads.values()), "unit": "1"},
+                "receivers": {"value": sum(part.receivers for part in parts), "unit": "1"},
+                "source_receiver_paths": {"value": pairs, "unit": "1"},
                 "screened_paths_pct": {
-                    "value": round(100.0 * counts["screened"] / max(counts["pairs"], 1), 1),
+                    "value": round(100.0 * screened / max(pairs, 1), 1),
                     "unit": "%",
                 },
             }
         )
-        notes += _notes(roads, counts, p)
+        labels = sorted(set().union(*(part.labels for part in parts)))
+        notes += _notes(labels, p, len(tiles))
         return ModelResult(grids, {"facades": rows}, indicators, notes)
+
+
+@dataclass
+class _TilePart:
+    """What one tile computed (sent back from a worker; plain arrays and lists)."""
+
+    tile: GridTile
+    owned_ids: list[str] = field(default_factory=list)
+    dwellings: list[tuple[float, bool]] = field(default_factory=list)
+    facade_lden: list[float] = field(default_factory=list)  # -inf: no facade within reach
+    facade_lnight: list[float] = field(default_factory=list)
+    missing_height: int = 0
+    grid_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    grid_lden: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    grid_lnight: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    roads: dict[str, int] = field(default_factory=dict)  # road id -> its point sources
+    labels: set[str] = field(default_factory=set)
+    pairs: int = 0
+    screened: int = 0
+    receivers: int = 0
 
 
 @dataclass
 class _Sources:
     xy: np.ndarray  # (n, 2) the finest pieces' centres
     tree: SourceTree  # pieces at every level: power (·, 3 periods, 8 bands), linear, A-weighted
+    per_road: dict[str, int]  # road id -> its finest pieces
 
 
 def _check_fractions(p) -> None:
@@ -301,7 +398,7 @@ def _emission_per_metre_db(values: dict, p) -> np.ndarray:
 
 
 def _sources(roads, p) -> _Sources:
-    xy, power, owner, lengths = [], [], [], []
+    xy, power, owner, lengths, per_road = [], [], [], [], {}
     for i, (oid, geom, values) in enumerate(roads):
         try:
             per_metre = _emission_per_metre_db(values, p)
@@ -314,11 +411,12 @@ def _sources(roads, p) -> _Sources:
         power.append(10.0 ** ((lw + A_WEIGHTING_DB) / 10.0))
         owner.append(np.full(len(mids), i))
         lengths.append(lengths_m)
+        per_road[oid] = len(mids)
     xy = np.vstack(xy)
     tree = build_source_tree(
         xy, np.concatenate(power), np.concatenate(lengths), np.concatenate(owner)
     )
-    return _Sources(xy, tree)
+    return _Sources(xy, tree, per_road)
 
 
 def _split_line(coords: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -336,18 +434,38 @@ def _split_line(coords: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndar
     return mids, (seg / n)[which], ((b - a) / seg[:, None])[which]
 
 
-def _buildings(ctx: RunContext, reach, notes: list[str]):
-    out, missing = [], 0
-    for f in ctx.features("buildings", bbox=reach):
+def _buildings(ctx: RunContext, box) -> list:
+    """(id, footprint, height, dwellings) of the buildings within ``box`` that have a
+    positive height_m (the others neither screen nor get facade levels)."""
+    out = []
+    for f in ctx.features("buildings", bbox=box):
+        height = f.properties.get("height_m")
+        if height is not None and math.isfinite(height) and height > 0:
+            out.append((f.id, f.geometry, float(height), f.properties.get("dwellings")))
+    return out
+
+
+def _owned_buildings(ctx: RunContext, tile: GridTile, part: _TilePart) -> list:
+    """The buildings whose representative point (shapely's point on surface) lies in the
+    tile's cells within the run's extent: each building of the extent is assessed by
+    exactly one tile. Those without a positive height are counted in ``part``."""
+    found = list(ctx.features("buildings", bbox=tile.box))
+    if not found:
+        return []
+    points = shapely.point_on_surface([f.geometry for f in found])
+    mine = tile.holds(shapely.get_x(points), shapely.get_y(points), ctx.extent)
+    out = []
+    for f, owned in zip(found, mine, strict=True):
+        if not owned:
+            continue
         height = f.properties.get("height_m")
         if height is None or not math.isfinite(height) or height <= 0:
-            missing += 1
+            part.missing_height += 1
             continue
         out.append((f.id, f.geometry, float(height), f.properties.get("dwellings")))
-    if missing:
-        notes.append(
-            f"{missing} buildings without a positive height_m neither screen nor get facade levels"
-        )
+    part.owned_ids = [b[0] for b in out]
+    part.facade_lden = [-math.inf] * len(out)
+    part.facade_lnight = [-math.inf] * len(out)
     return out
 
 
@@ -362,10 +480,7 @@ def _work_area(extent, source_xy, max_distance):
         min(extent[3], hi[1] + max_distance),
     )
     if reach[0] >= reach[2] or reach[1] >= reach[3]:
-        raise InputError(
-            "no road_traffic source lies within max_distance_m of the extent",
-            field="max_distance_m",
-        )
+        return None  # no source within reach of a receiver
     return (min(reach[0], lo[0]), min(reach[1], lo[1]), max(reach[2], hi[0]), max(reach[3], hi[1]))
 
 
@@ -401,30 +516,19 @@ def _obstacles(ctx: RunContext, box, buildings, p) -> ObstacleRaster:
     return ObstacleRaster(top, ground, west, north, cell, p["ground_factor_default"])
 
 
-def _grid_receivers(extent, sources: _Sources, raster: ObstacleRaster, p):
-    cell = p["cell_m"]
-    west, north = extent[0], extent[3]
-    cols = max(1, math.ceil((extent[2] - west) / cell))
-    rows = max(1, math.ceil((north - extent[1]) / cell))
-    if rows * cols > 25_000_000:
-        raise InputError(
-            f"a {cell:g} m grid over the extent has {rows * cols:,} cells; use a "
-            "smaller extent or larger cell_m",
-            field="cell_m",
-        )
-    # only cells within the sources' reach (row blocks keep memory small on large extents)
-    lo = sources.xy.min(axis=0) - p["max_distance_m"]
-    hi = sources.xy.max(axis=0) + p["max_distance_m"]
-    c0, c1 = max(0, int((lo[0] - west) // cell)), min(cols, int((hi[0] - west) // cell) + 1)
-    r0, r1 = max(0, int((north - hi[1]) // cell)), min(rows, int((north - lo[1]) // cell) + 1)
-    rr, cc = np.mgrid[r0:r1, c0:c1]
-    x = west + (cc.ravel() + 0.5) * cell
-    y = north - (rr.ravel() + 0.5) * cell
-    xy = np.column_stack([x, y])
-    top, _ = raster.sample(x, y)
-    keep = (top <= 0) & _within(xy, sources.xy, p["max_distance_m"])
-    index = (rr.ravel() * cols + cc.ravel())[keep]
-    return xy[keep], index, (rows, cols), west, north
+def _grid_receivers(tile: GridTile, sources: _Sources, raster: ObstacleRaster, p):
+    """Centres of the tile's grid cells that lie outside buildings and within reach of a
+    source, and their index in the tile's block of cells."""
+    cell, reach = tile.cell_m, p["max_distance_m"]
+    lo, hi = sources.xy.min(axis=0) - reach, sources.xy.max(axis=0) + reach
+    rr, cc = np.mgrid[tile.r0 : tile.r1, tile.c0 : tile.c1]
+    x = tile.west + (cc.ravel() + 0.5) * cell
+    y = tile.north - (rr.ravel() + 0.5) * cell
+    index = np.flatnonzero((x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1]))
+    xy = np.column_stack([x[index], y[index]])
+    top, _ = raster.sample(xy[:, 0], xy[:, 1])
+    keep = (top <= 0) & _within(xy, sources.xy, reach)
+    return xy[keep], index[keep]
 
 
 def _within(points, source_xy, distance) -> np.ndarray:
@@ -522,12 +626,19 @@ def _class(level) -> str:
     return f"ge{CLASS_EDGES_DB[-1]}"
 
 
-def _per_building(buildings, owner, lden, lnight, p, notes):
-    n = len(buildings)
+def _facade_maxima(n: int, owner, lden, lnight) -> tuple[list[float], list[float]]:
+    """Per building (``n``): the Lden and Lnight of its most exposed facade receiver
+    (-inf where none is within reach of a source)."""
     best_den = np.full(n, -np.inf)
     best_night = np.full(n, -np.inf)
     np.maximum.at(best_den, owner, lden)
     np.maximum.at(best_night, owner, lnight)
+    return best_den.tolist(), best_night.tolist()
+
+
+def _per_building(entries, p, notes):
+    """Rows and 5 dB class counts from (id, dwellings, estimated, Lden, Lnight) per
+    assessed building, in identifier order."""
     rows, estimated = [], 0
     # every class, empty ones as 0: scenarios compare class by class
     pairs = itertools.pairwise(CLASS_EDGES_DB)
@@ -538,10 +649,8 @@ def _per_building(buildings, owner, lden, lnight, p, notes):
         for name in ("lden", "lnight")
         for label in labels
     }
-    for i, (oid, geom, height, given) in enumerate(buildings):
-        dwellings, guessed = _dwellings(geom, height, given, p)
+    for oid, dwellings, guessed, den, night in entries:
         estimated += guessed
-        den, night = best_den[i], best_night[i]
         if not np.isfinite(den):
             continue  # no facade within reach of a source
         rows.append(
@@ -575,13 +684,15 @@ def _per_building(buildings, owner, lden, lnight, p, notes):
     return rows, indicators
 
 
-def _notes(roads, counts, p) -> list[str]:
-    labels = sorted({v["traffic_source"] for _, _, v in roads if v.get("traffic_source")})
+def _notes(labels, p, tiles: int) -> list[str]:
     out = [
         f"road sections beyond {p['max_distance_m']:g} m of a receiver left out; sections "
         "farther than twice their length from a receiver lumped into one point source "
         "(ISO 9613-2 clause 4)",
         "no reflections, no lateral diffraction, flat terrain, downwind propagation",
+        f"computed in {tiles} tile{'s' if tiles != 1 else ''} of about {p['tile_m']:g} m; "
+        "each building is assessed in the tile holding its representative point, with "
+        "every source within reach",
     ]
     if labels:
         out.append("traffic figures: " + "; ".join(labels))

@@ -38,6 +38,7 @@ from tweeling.core.timeaxis import to_text, utc_now
 from tweeling.models import registry
 from tweeling.models.base import Grid, Model, ModelResult, RunContext
 from tweeling.services import audit
+from tweeling.services.cluster import Cluster
 from tweeling.store.base import TwinStore
 
 Progress = Callable[[float, str], None]
@@ -139,8 +140,10 @@ def run_model(
     user: str = "",
     progress: Progress | None = None,
     reuse: bool = True,
+    cluster: Cluster | None = None,
 ) -> tuple[RunRecord, bool]:
-    """Run a model on a scenario view; returns the run and whether it was re-used."""
+    """Run a model on a scenario view; returns the run and whether it was re-used. With a
+    ``cluster`` its tiles are computed on a Dask cluster (same result)."""
     model, checked, box, inputs = prepare(
         store, name, scenario=scenario, params=params, extent=extent
     )
@@ -165,7 +168,7 @@ def run_model(
     tmp = store.runs_dir / f".{run_id}.partial"
     with _working(tmp):
         try:
-            result = _execute(store, model, scenario, checked, box, progress)
+            result = _execute(store, model, scenario, checked, box, progress, cluster)
             digest, outputs = write_result(result, tmp)
             duration = time.perf_counter() - t0
             record = RunRecord(
@@ -218,7 +221,13 @@ def run_model(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def reproduce(store: TwinStore, run_id: str, *, progress: Progress | None = None) -> Reproduction:
+def reproduce(
+    store: TwinStore,
+    run_id: str,
+    *,
+    progress: Progress | None = None,
+    cluster: Cluster | None = None,
+) -> Reproduction:
     """Execute a stored run again from its recorded inputs and compare the result hash."""
     run = store.run(run_id)
     if run is None:
@@ -235,7 +244,7 @@ def reproduce(store: TwinStore, run_id: str, *, progress: Progress | None = None
     tmp = store.runs_dir / f".{run_id}.reproduce"
     with _working(tmp):
         try:
-            result = _execute(store, model, scenario, checked, box, progress)
+            result = _execute(store, model, scenario, checked, box, progress, cluster)
             digest, _ = write_result(result, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -304,12 +313,34 @@ def clean_unfinished(store: TwinStore) -> list[str]:
     return gone
 
 
-def _execute(store, model, scenario, checked, box, progress) -> ModelResult:
+def _execute(store, model, scenario, checked, box, progress, cluster=None) -> ModelResult:
     ctx = RunContext(store, scenario, checked, box, progress or (lambda f, what: None))
-    result = model.run(ctx)
+    result = model.run(ctx) if cluster is None else _execute_on(cluster, store, model, ctx)
     if not isinstance(result, ModelResult):
         raise TweelingError(f"model {model.info.name} returned {type(result).__name__}")
     return result
+
+
+def _execute_on(cluster: Cluster, store, model, ctx: RunContext) -> ModelResult:
+    """The run's tiles on a Dask cluster. Workers read the store on their own, over time:
+    should the inputs change meanwhile (an edit to a live scenario), the result would mix
+    two states, so the input hashes are taken again afterwards and must not have moved."""
+    from tweeling.services import cluster as dask_runs
+
+    before = _input_hashes(store, model, ctx.scenario)
+    with dask_runs.connect(cluster) as client:
+        result = dask_runs.run_on_cluster(client, store, model, ctx)
+    if _input_hashes(store, model, ctx.scenario) != before:
+        raise TweelingError(
+            f"the inputs of {model.info.name} changed while {cluster.describe()} computed it "
+            "(someone edited the scenario); run it again, or on a frozen version NAME@LABEL"
+        )
+    return result
+
+
+def _input_hashes(store: TwinStore, model: Model, scenario: str | None) -> dict[str, str]:
+    view = store.view(scenario)
+    return {layer: store.content_hash(view=view, layers=[layer]) for layer in model.info.inputs}
 
 
 def write_result(result: ModelResult, folder: Path) -> tuple[str, dict[str, Any]]:

@@ -73,6 +73,11 @@ class FeatureReads(Protocol):
 
     location: str  # where the store is: a file path, or a database URL without password
 
+    def reopen_config(self) -> tuple[Path, dict[str, Any]]:
+        """The twin's folder and ``[store]`` table with which another process (a Dask
+        worker) opens this store again (``backends.open_store``); no password."""
+        ...
+
     def schema(self, layer: str) -> LayerSchema: ...
 
     def vector_layers(self) -> list[str]: ...

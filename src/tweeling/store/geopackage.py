@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -60,6 +61,9 @@ class GeoPackageStore(SqlStore):
             self._con.close()
             raise
         self._init_state()
+
+    def reopen_config(self) -> tuple[Path, dict[str, Any]]:
+        return self.root, {"file": str(self.path.resolve()), "rasters": str(self.raster_dir)}
 
     @classmethod
     def create(cls, path: str | os.PathLike, **kwargs) -> GeoPackageStore:

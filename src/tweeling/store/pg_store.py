@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import shapely
@@ -81,6 +82,9 @@ class PostgisStore(SqlStore):
             self._con.close()
             raise
         self._init_state()
+
+    def reopen_config(self) -> tuple[Path, dict[str, Any]]:
+        return self.root, {"url": self.url, "rasters": str(self.raster_dir)}
 
     @classmethod
     def create(cls, url: str, *, root, raster_dir=None) -> PostgisStore:
