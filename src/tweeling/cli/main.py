@@ -453,18 +453,58 @@ def synth(
         Path | None,
         typer.Option(help="Data folder with cbs/gemeente_2015.topojson (default ../shared/data)."),
     ] = None,
+    roads: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write synthetic roads here (GeoJSON, RD New) for "
+            "'tweeling import model-inputs FILE --layer road_traffic'."
+        ),
+    ] = None,
+    road_count: Annotated[
+        int | None,
+        typer.Option(min=1, help="Number of road sections (default: N / 7, as in the country)."),
+    ] = None,
+    farms: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write synthetic livestock farms here (GeoJSON, RD New) for "
+            "'tweeling import model-inputs FILE --layer nitrogen_sources'."
+        ),
+    ] = None,
+    farm_count: Annotated[
+        int | None,
+        typer.Option(min=1, help="Number of farms (default: N / 400, as in the country)."),
+    ] = None,
 ) -> None:
     """Write N synthetic buildings over the Netherlands (RD New) for scale tests, placed in
-    the CBS municipalities in proportion to their inhabitants."""
+    the CBS municipalities in proportion to their inhabitants; with --roads and --farms also
+    a road network (road_traffic) and livestock farms (nitrogen_sources) to match."""
     from tweeling.services.demo import default_data_dir
     from tweeling.sources.synthetic import write_geojsonseq
+    from tweeling.sources.synthetic_network import write_farms, write_roads
+
+    # Rough national ratios: ~10 million buildings (BAG), ~1.5 million road sections (NWB),
+    # ~25,000 livestock farms (CBS agricultural census).
+    if road_count is not None and roads is None:
+        raise typer.BadParameter("--road-count needs --roads FILE", param_hint="--road-count")
+    if farm_count is not None and farms is None:
+        raise typer.BadParameter("--farm-count needs --farms FILE", param_hint="--farm-count")
+    n_roads = road_count or max(1, count // 7)
+    n_farms = farm_count or max(1, count // 400)
 
     def body():
+        data_dir = data or default_data_dir()
         with render.count_progress(console, "synthetic buildings", count) as advance:
-            write_geojsonseq(
-                out, count, data_dir=data or default_data_dir(), seed=seed, progress=advance
-            )
+            write_geojsonseq(out, count, data_dir=data_dir, seed=seed, progress=advance)
         console.print(f"Wrote {count:,} synthetic buildings to {out}")
+        if roads is not None:
+            with render.count_progress(console, "synthetic roads", n_roads) as advance:
+                write_roads(roads, n_roads, data_dir=data_dir, seed=seed, progress=advance)
+            console.print(f"Wrote {n_roads:,} synthetic roads (road_traffic) to {roads}")
+        if farms is not None:
+            with render.count_progress(console, "synthetic farms", n_farms) as advance:
+                write_farms(farms, n_farms, data_dir=data_dir, seed=seed, progress=advance)
+            console.print(f"Wrote {n_farms:,} synthetic farms (nitrogen_sources) to {farms}")
 
     run(body)
 

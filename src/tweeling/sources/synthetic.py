@@ -7,6 +7,12 @@ in proportion to its inhabitants (``aantal_inwoners``), around a point inside it
 spread of a quarter of the square root of its land area, and kept inside its boundary — so
 that densities, and thus the sizes of bbox queries and tiles, resemble the country's rather
 than a uniform scatter. The same seed gives the same buildings.
+
+Roads (the ``road_traffic`` model-input layer) and livestock farms (``nitrogen_sources``) to
+go with them — ``tweeling synth N OUT --roads R --farms F`` — are made by
+:mod:`tweeling.sources.synthetic_network` on the same municipalities: roads in proportion to
+inhabitants (arterials from each anchor, streets where the buildings cluster, motorways
+between large neighbours), farms in rural municipalities away from their centres.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ SCHEMA = LayerSchema(
 @dataclass(frozen=True)
 class Municipalities:
     """Where synthetic buildings go: per municipality a point inside it (RD New), its
-    inhabitants (the weight), the spread in metres and its boundary (prepared)."""
+    inhabitants (the weight), the spread in metres, its boundary (prepared) and its land area
+    in m² (roads and farms, :mod:`tweeling.sources.synthetic_network`, use it too)."""
 
     names: np.ndarray
     x: np.ndarray
@@ -64,6 +71,7 @@ class Municipalities:
     inhabitants: np.ndarray
     spread_m: np.ndarray
     areas: np.ndarray
+    land_m2: np.ndarray
 
 
 @cache
@@ -97,17 +105,17 @@ def municipalities(path: Path) -> Municipalities:
         inhabitants=np.array([float(f.properties["aantal_inwoners"]) for f in rows]),
         spread_m=SPREAD * np.sqrt(land_m2),
         areas=areas,
+        land_m2=land_m2,
     )
 
 
-def generate(
-    n: int, *, seed: int = 1, start: int = 0, places: Municipalities
-) -> dict[str, np.ndarray]:
-    """Columns of ``n`` synthetic buildings (ids ``start`` … ``start + n - 1``) in
-    ``places`` (:func:`municipalities`)."""
-    rng = np.random.default_rng([seed, start])
-    w = places.inhabitants / places.inhabitants.sum()
-    town = rng.choice(len(w), size=n, p=w)
+def scatter(
+    rng: np.random.Generator, town: np.ndarray, places: Municipalities
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points around the anchors of the municipalities ``town`` (indices into ``places``),
+    normally spread by their ``spread_m`` and kept inside their boundaries: where people
+    live. A point that falls outside ``TRIES`` times is put at its anchor."""
+    n = len(town)
     cx = np.full(n, np.nan)
     cy = np.full(n, np.nan)
     todo = np.arange(n)
@@ -121,6 +129,18 @@ def generate(
         if not len(todo):
             break
     cx[todo], cy[todo] = places.x[town[todo]], places.y[town[todo]]  # rare: very thin ones
+    return cx, cy
+
+
+def generate(
+    n: int, *, seed: int = 1, start: int = 0, places: Municipalities
+) -> dict[str, np.ndarray]:
+    """Columns of ``n`` synthetic buildings (ids ``start`` … ``start + n - 1``) in
+    ``places`` (:func:`municipalities`)."""
+    rng = np.random.default_rng([seed, start])
+    w = places.inhabitants / places.inhabitants.sum()
+    town = rng.choice(len(w), size=n, p=w)
+    cx, cy = scatter(rng, town, places)
     width = rng.uniform(5, 15, n)
     depth = rng.uniform(8, 20, n)
     angle = rng.uniform(0, np.pi, n)
