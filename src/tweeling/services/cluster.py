@@ -18,11 +18,13 @@ same Tweeling installation (models are sent by reference to their module).
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +158,22 @@ class _Refused:
 
 
 _local = threading.local()
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+
+
+@cache
+def _heap_for_arrays() -> None:
+    """Once per worker process: Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_``
+    set (to hand memory back to the OS sooner), which also fixes glibc's mmap threshold at
+    128 KiB: every larger numpy temporary then gets fresh, zero-filled pages, and a
+    road-noise tile ran 1.6× slower than in a plain process. Arrays up to 32 MiB come from
+    the heap again, which is trimmed above 128 MiB. Not glibc: nothing to do."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 2**20)
+    except (OSError, AttributeError):
+        pass
 
 
 def _store(root: str, config: dict[str, Any]) -> TwinStore:
@@ -173,6 +191,7 @@ def _store(root: str, config: dict[str, Any]) -> TwinStore:
 
 def _tile_task(root, config, model, scenario, parameters, extent, tile) -> Any:
     """One tile on a worker: open the store, compute, return the part (or the refusal)."""
+    _heap_for_arrays()
     ctx = RunContext(_store(root, config), scenario, parameters, tuple(extent))
     try:
         return model.run_tile(tile_context(ctx, 0, 1), tile)
