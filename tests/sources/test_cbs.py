@@ -344,3 +344,17 @@ def test_self_intersections_refused_without_repair(cbs_dir):
         read_cbs(cbs_dir / "provincie_2015.topojson")
     assert "provincie_2015.topojson" in str(err.value)
     assert err.value.object_id.startswith("PV")
+
+
+def test_names_written_twice_encoded_are_repaired(cbs_dir):
+    """CBS's 2015 municipality file spells Frisian names as UTF-8 read as Latin-1; the
+    importer gives them back as the municipality writes them."""
+    from tweeling.sources.cbs import decode_topojson, repair_double_encoding
+
+    topology = orjson.loads((cbs_dir / "gemeente_2015.topojson").read_bytes())
+    (features,) = decode_topojson(topology).values()
+    names = {f.properties["gemeentenaam"] for f in features} - {None}
+    assert "Súdwest-Fryslân" in names
+    assert not any("Ã" in n for n in names)
+    assert repair_double_encoding("Delft") == "Delft"
+    assert repair_double_encoding("Súdwest-Fryslân") == "Súdwest-Fryslân"  # already right

@@ -192,7 +192,8 @@ class _Decoder:
         props = obj.get("properties") or {}
         if not isinstance(props, Mapping):
             raise TopologyError("properties must be an object")
-        return TopoFeature(obj.get("id"), dict(props), geometry, self.collapsed)
+        fixed = {k: repair_double_encoding(v) for k, v in props.items()}
+        return TopoFeature(obj.get("id"), fixed, geometry, self.collapsed)
 
     def geometry(self, obj: Mapping[str, Any]) -> shapely.Geometry | None:
         kind = obj.get("type")
@@ -441,6 +442,20 @@ def is_sentinel(value: Any) -> bool:
         and not isinstance(value, bool)
         and -100000000 < value <= SENTINEL_MAX
     )
+
+
+def repair_double_encoding(value: Any) -> Any:
+    """Text that was UTF-8 read as Latin-1 and written out again (CBS's 2015 municipality
+    file has "SÃºdwest-FryslÃ¢n" for "Súdwest-Fryslân") back to what it was; anything else
+    as it is. Only text whose Latin-1 bytes are valid UTF-8 with a non-ASCII character is
+    changed, which plain Dutch or Frisian names never are."""
+    if not isinstance(value, str) or value.isascii():
+        return value
+    try:
+        repaired = value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+    return repaired
 
 
 def clean_properties(
