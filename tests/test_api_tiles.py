@@ -538,3 +538,52 @@ def test_seeding_refuses_bad_zooms_and_unknown_scenarios(twin):
         r = CliRunner().invoke(cli, ["tiles", "seed", *args, "--twin", str(twin)])
         assert r.exit_code == 1 and says in r.output, r.output
     assert not (twin / "cache" / "tiles").exists()  # nothing was rendered
+
+
+@pytest.mark.postgis
+def test_postgis_renders_baseline_tiles_as_the_python_renderer_does(tmp_path, pg_database):
+    """On PostGIS the current baseline's tiles come from ST_AsMVT: the same features with
+    the same attributes as the tile the Python renderer makes of the same view, polygons
+    of the same area (to a few tile units) and the same orientation; scenario tiles are
+    still rendered in Python."""
+    ws = init_workspace(tmp_path / "twin", store=pg_database)
+    ws.store.write(twin_records())
+    store, t = ws.store, anchor()
+    view = store.view(None)
+    service = svc.TileService(tmp_path / "twin", "t", disk=False)
+    plan = service.plan(store, "buildings")
+    bounds = t.bounds()
+    pad = (bounds[2] - bounds[0]) * svc.BUFFER / svc.EXTENT
+    padded = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
+    box = svc._rd_box(padded)
+    fields = list(plan.fields)
+    by_sql = store.render_tile("buildings", view, fields, bounds, box, svc.MAX_FEATURES)
+    rows = list(store.features("buildings", bbox=box, view=view))
+    by_python = svc.encode_layer(
+        "buildings",
+        [f.geometry for f in rows],
+        [svc.tile_properties(f, fields) for f in rows],
+        bounds,
+    )
+    a = features(
+        mapbox_vector_tile.decode(by_sql, default_options={"y_coord_down": True})["buildings"]
+    )
+    b = features(
+        mapbox_vector_tile.decode(by_python, default_options={"y_coord_down": True})["buildings"]
+    )
+    assert a.keys() == b.keys() == {"b-middle", "b-courtyard", "b-edge"}
+    for fid in a:
+        assert a[fid]["properties"] == b[fid]["properties"]
+        ga, gb = (
+            shapely.geometry.shape(a[fid]["geometry"]),
+            shapely.geometry.shape(b[fid]["geometry"]),
+        )
+        assert ga.geom_type == gb.geom_type
+        assert ga.area == pytest.approx(gb.area, rel=0.02, abs=8)
+        assert ga.symmetric_difference(gb).area < 0.05 * gb.area + 8
+    assert a["b-middle"]["properties"]["height_m"] == 9.5
+    assert isinstance(a["b-middle"]["properties"]["storeys"], int)
+    # not the baseline head: the caller renders
+    sc.create_scenario(store, "s")
+    assert store.render_tile("buildings", store.view("s"), fields, bounds, box, 10) is None
+    ws.close()

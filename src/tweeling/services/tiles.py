@@ -693,8 +693,11 @@ class TileService:
         box = _rd_box(padded)
         if box is None:
             return b""
-        geoms, props = [], []
         fields = list(plan.fields)
+        data = store.render_tile(plan.name, view, fields, bounds, box, MAX_FEATURES)
+        if data is not None:  # the database rendered it (PostGIS: ST_AsMVT)
+            return data
+        geoms, props = [], []
         for f in store.features(plan.name, bbox=box, view=view, limit=MAX_FEATURES):
             if f.geometry is None:
                 continue

@@ -147,6 +147,21 @@ class FeatureReads(Protocol):
 
     def layer_changed_txn(self, layer: str) -> int: ...
 
+    def render_tile(
+        self,
+        layer: str,
+        view: View,
+        fields: list[str],
+        mercator_bounds: tuple[float, float, float, float],
+        rd_box: tuple[float, float, float, float],
+        limit: int,
+    ) -> bytes | None:
+        """``layer``'s Mapbox Vector Tile layer (extent 4096, buffer 64) of the tile with
+        EPSG:3857 ``mercator_bounds``, rendered by the database itself, with ``fields`` and
+        ``id`` as attributes, at most ``limit`` features read from within ``rd_box``; None
+        when this backend does not render tiles for ``view`` (the caller renders them)."""
+        ...
+
     def parameters(self, scenario: str | None = None, *, view: View | None = None) -> dict: ...
 
     def content_hash(

@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
-from tweeling.core.features import LayerSchema
+from tweeling.core.features import FieldType, LayerSchema
 from tweeling.core.records import Bbox
+from tweeling.core.views import BASELINE
 from tweeling.store.gpkg_read import field_type
 from tweeling.store.gpkg_schema import quote, srs_id_for, versions_table
 from tweeling.store.values import normalise_columns
@@ -71,3 +72,30 @@ def current_count(con, layer: str) -> int:
     ``tw_layer_stats`` (counting 10 million rows per request is not cheap)."""
     row = con.execute("SELECT count FROM tw_layer_stats WHERE name = ?", (layer,)).fetchone()
     return 0 if row is None else row[0]
+
+
+def mvt_sql(schema: LayerSchema, fields: list[str], limit: int) -> str:
+    """One MVT layer of the current baseline by PostGIS (``ST_AsMVT``): geometries into
+    EPSG:3857 tile units with ``ST_AsMVTGeom`` (extent 4096, buffer 64, clipped; what
+    collapses is left out), attributes ``id`` and ``fields`` typed as their schema says
+    (dates as the text they are stored as). Parameters: layer name, the tile's EPSG:3857
+    bounds, the RD New box to read."""
+    casts = {FieldType.INTEGER: "::bigint", FieldType.REAL: "::double precision"}
+    casts[FieldType.BOOLEAN] = "::boolean"
+    cols = "".join(
+        f", (v.props ->> {_literal(k)}){casts.get(schema.fields[k], '')} AS {quote(k)}"
+        for k in fields
+    )
+    srid = srs_id_for(schema)
+    return (
+        "SELECT ST_AsMVT(q, ?, 4096, 'tw_mvt_geom') FROM (SELECT ST_AsMVTGeom("
+        "ST_Transform(ST_Force2D(v.geom), 3857), ST_MakeEnvelope(?, ?, ?, ?, 3857), 4096, 64, "
+        f"true) AS tw_mvt_geom, v.tw_id AS id{cols} FROM {quote(versions_table(schema.name))} "
+        f"v WHERE v.branch = {BASELINE} AND v.txn_to IS NULL AND v.deleted = 0 AND v.geom && "
+        f"ST_MakeEnvelope(?, ?, ?, ?, {srid}) LIMIT {int(limit)}) q "
+        "WHERE q.tw_mvt_geom IS NOT NULL"
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -83,6 +83,16 @@ class PostgisStore(SqlStore):
             raise
         self._init_state()
 
+    def render_tile(self, layer, view, fields, mercator_bounds, rd_box, limit) -> bytes | None:
+        """The current baseline's tiles by PostGIS (``ST_AsMVT``): no geometry crosses to
+        Python. Scenario and past views are rendered by the caller from their features."""
+        if not view.is_baseline_head:
+            return None
+        sql = pg_read.mvt_sql(self.schema(layer), list(fields), limit)
+        params = [layer, *map(float, mercator_bounds), *map(float, rd_box)]
+        row = self._con.execute(sql, params).fetchone()
+        return bytes(row[0]) if row and row[0] else b""
+
     def reopen_config(self) -> tuple[Path, dict[str, Any]]:
         return self.root, {"url": self.url, "rasters": str(self.raster_dir)}
 

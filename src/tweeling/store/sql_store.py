@@ -692,6 +692,9 @@ class SqlStore:
 
     # ------------------------------------------------------------------ model runs
 
+    def render_tile(self, layer, view, fields, mercator_bounds, rd_box, limit) -> bytes | None:
+        return None  # GeoPackage has no tile renderer: services.tiles renders in Python
+
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
