@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -233,3 +234,49 @@ def test_the_cli_runs_a_model_on_local_workers(town):
     assert reused and here.result_hash == record.result_hash
     both = CliRunner().invoke(app, [*args, "--workers", "2", "--cluster", "tcp://x:1"])
     assert both.exit_code != 0 and "not both" in both.output
+
+
+def test_the_server_runs_tiled_models_on_the_twins_cluster(town, dask_cluster):
+    """twin.toml [cluster] sends the API's model jobs to the cluster: the job's run equals
+    the run in one process; a model that cannot be split still runs in the server."""
+    import tomllib
+
+    import tomli_w
+    from fastapi.testclient import TestClient
+
+    from tests.test_api_processes import ASYNC, finished, poll
+    from tweeling.api.app import create_app
+
+    root = Path(town.root)
+    config = tomllib.loads((root / "twin.toml").read_text())
+    config["cluster"] = {"address": dask_cluster.address}
+    (root / "twin.toml").write_text(tomli_w.dumps(config))
+    inputs = {"extent": list(EXTENT), **SMALL_TILES}
+    with TestClient(create_app(root, hosts=["testserver"])) as client:
+        assert client.app.state.settings.cluster == dask_cluster
+        r = client.post("/processes/road-noise/execution", json={"inputs": inputs}, headers=ASYNC)
+        assert r.status_code == 201, r.text
+        done = poll(client, r.json()["jobID"], finished)
+        assert done["status"] == "successful", done["message"]
+        results = client.get(f"/jobs/{done['jobID']}/results").json()
+    here, _ = runs.run_model(
+        town.store, "road-noise", extent=EXTENT, params=SMALL_TILES, reuse=False
+    )
+    assert here.result_hash == results["result_hash"]
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ({"address": "tcp://a:1", "workers": 2}, "one of them"),
+        ({"adress": "tcp://a:1"}, "unknown setting 'adress'"),
+        ({"workers": "two"}, "a whole number"),
+        ({"address": "scheduler"}, "tcp://host:8786"),
+        ({"workers": 0}, "1 to 256"),
+    ],
+)
+def test_a_bad_cluster_table_in_twin_toml_is_said(table, says):
+    from tweeling.core.errors import WorkspaceError
+
+    with pytest.raises(WorkspaceError, match=re.escape(says)):
+        Cluster.from_config(table)

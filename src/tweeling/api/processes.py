@@ -88,6 +88,7 @@ def _queue_of(app: FastAPI) -> JobQueue:
                 active_limit=limits.jobs_active_per_person,
                 hourly_limit=limits.jobs_per_hour_per_person,
                 store_of=lambda: twins.get().store,
+                cluster=limits.cluster,
             )
         return found
 

@@ -16,6 +16,9 @@ issuer = "https://login.example.nl/realms/gemeente"
 client_id = "tweeling"
 client_secret_env = "TWEELING_OIDC_SECRET"   # the secret comes from the environment
 default_role = "participant"
+
+[cluster]                            # optional: model runs' tiles on a Dask cluster
+address = "tcp://scheduler.example.nl:8786"   # or: workers = 4 (a local cluster per run)
 ```
 """
 
@@ -28,6 +31,7 @@ from typing import Any
 
 from tweeling.core.errors import WorkspaceError
 from tweeling.core.people import Role, check_role
+from tweeling.services.cluster import Cluster
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -56,6 +60,7 @@ class Settings:
     max_vertices: int = 10_000  # per geometry in a request
     max_features: int = 1_000  # interventions or features per request
     oidc: OidcSettings | None = None
+    cluster: Cluster | None = None  # [cluster]: model runs' tiles on Dask
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -84,7 +89,8 @@ def is_loopback(host: str) -> bool:
 def from_config(config: dict[str, Any], **overrides: Any) -> Settings:
     """Settings from a twin's parsed ``twin.toml``; errors name the setting."""
     server = dict(config.get("server") or {})
-    known = {f for f in Settings.__dataclass_fields__ if f not in ("oidc", "extra", "bind")}
+    tables = ("oidc", "cluster", "extra", "bind")
+    known = {f for f in Settings.__dataclass_fields__ if f not in tables}
     unknown = set(server) - known
     if unknown:
         raise WorkspaceError(
@@ -104,7 +110,8 @@ def from_config(config: dict[str, Any], **overrides: Any) -> Settings:
         elif isinstance(default, int) and (not isinstance(value, int) or value < 1):
             raise WorkspaceError(f"twin.toml [server] {key}: a positive whole number")
         values[key] = value
-    settings = Settings(**values, oidc=_oidc(config.get("oidc")))
+    cluster = Cluster.from_config(config.get("cluster"))
+    settings = Settings(**values, oidc=_oidc(config.get("oidc")), cluster=cluster)
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "hosts" in clean:
         clean["hosts"] = tuple(settings.hosts) + tuple(clean["hosts"])

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from tweeling.core.errors import InputError, TweelingError
+from tweeling.core.errors import InputError, TweelingError, WorkspaceError
 from tweeling.models.base import Model, ModelResult, RunContext
 from tweeling.models.tiling import TiledModel, is_tiled, tile_context
 from tweeling.store.base import TwinStore
@@ -52,6 +52,31 @@ class Cluster:
             raise InputError("give a cluster address or a number of workers (one of them)")
         if self.workers is not None and not 1 <= self.workers <= 256:
             raise InputError(f"workers = {self.workers}: give 1 to 256", field="workers")
+
+    @classmethod
+    def from_config(cls, table: Any) -> Cluster | None:
+        """The ``[cluster]`` table of a twin's ``twin.toml`` (``address = "tcp://…"`` or
+        ``workers = N``), None when there is none; errors name the setting."""
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise WorkspaceError("twin.toml [cluster]: a table")
+        unknown = sorted(set(table) - {"address", "workers"})
+        if unknown:
+            raise WorkspaceError(
+                f"twin.toml [cluster]: unknown setting {unknown[0]!r} (known: address, workers)"
+            )
+        address, workers = table.get("address"), table.get("workers")
+        if address is not None and not (isinstance(address, str) and "://" in address):
+            raise WorkspaceError(
+                "twin.toml [cluster] address: a scheduler address, tcp://host:8786"
+            )
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+            raise WorkspaceError("twin.toml [cluster] workers: a whole number")
+        try:
+            return cls(address=address, workers=workers)
+        except InputError as exc:
+            raise WorkspaceError(f"twin.toml [cluster]: {exc.reason}") from None
 
     def describe(self) -> str:
         if self.address:

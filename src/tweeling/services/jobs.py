@@ -59,6 +59,7 @@ from tweeling.core.people import Principal, acting_as, local_operator
 from tweeling.core.timeaxis import from_text, to_text, utc_now
 from tweeling.models.base import Cancelled
 from tweeling.services import audit
+from tweeling.services.cluster import Cluster
 from tweeling.services.runs import run_model
 from tweeling.store.base import TwinStore
 
@@ -101,8 +102,10 @@ class JobQueue:
         active_limit: int = 2,
         hourly_limit: int = 30,
         store_of: Callable[[], TwinStore] | None = None,
+        cluster: Cluster | None = None,
     ):
         self.root = Path(root)
+        self.cluster = cluster  # where tiled models compute (twin.toml [cluster])
         self.user = user
         self.active_limit = active_limit
         self.hourly_limit = hourly_limit
@@ -409,6 +412,7 @@ class JobQueue:
                 extent=None if extent is None else tuple(extent),
                 user=job.user,
                 progress=progress,
+                cluster=self.cluster if self.cluster and _tiled(job.process) else None,
             )
         except Cancelled:
             if self._stopping.is_set():
@@ -446,3 +450,11 @@ class JobQueue:
         now = _now()
         self._store().jobs.update(job_id, finished=now, updated=now, **values)
         self._resolve(job_id)
+
+
+def _tiled(process: str) -> bool:
+    """Whether a model splits into tiles (and so can run on the twin's cluster)."""
+    from tweeling.models import registry
+    from tweeling.models.tiling import is_tiled
+
+    return is_tiled(registry.get(process))
