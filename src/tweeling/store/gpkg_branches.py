@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from tweeling.store import gpkg_views
 from tweeling.store.gpkg_read import HASH
 from tweeling.store.gpkg_schema import quote, versions_table
 from tweeling.store.prepare import prepare_chunk
+from tweeling.store.values import canonical_json_columns
 
 if TYPE_CHECKING:
     from tweeling.store.sql_store import SqlStore
@@ -342,6 +344,7 @@ class ScenarioEdit:
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise InputError(f"object {dup!r} is changed twice in one step", object_id=dup)
+        chunk = replace(chunk, columns=canonical_json_columns(schema, chunk.columns))
         prepared = prepare_chunk(schema, chunk, path=None)
         parent = self.store._lookup_rows(schema, self.parent, ids)
         self._close_own(layer, ids)

@@ -156,3 +156,27 @@ def content_hashes(blobs: list[bytes], props: list[bytes], stamps: list[bytes]) 
         b2(g + b"\x00" + p + b"\x00" + s, digest_size=16).hexdigest()
         for g, p, s in zip(blobs, props, stamps, strict=True)
     ]
+
+
+def sorted_objects(value: Any) -> Any:
+    """``value`` with the keys of every JSON object in it in sorted order (arrays keep
+    theirs)."""
+    if isinstance(value, dict):
+        return {k: sorted_objects(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_objects(v) for v in value]
+    return value
+
+
+def canonical_json_columns(schema: LayerSchema, columns: dict[str, list[Any]]) -> dict:
+    """``columns`` with the values of the schema's JSON fields in sorted key order.
+
+    A scenario edit writes back what a read of the store gave, and the two backends give
+    nested objects back in different key orders (GeoPackage as written, PostgreSQL's jsonb
+    by key length, then bytes); the order is part of a version's content hash, so edits
+    sort it: the same edit gives the same hash on either backend."""
+    out = dict(columns)
+    for name, values in columns.items():
+        if schema.fields.get(name) is FieldType.JSON:
+            out[name] = [sorted_objects(v) for v in values]
+    return out
