@@ -46,7 +46,18 @@ def dask_cluster():
 
 @pytest.fixture
 def town(tmp_path, store_url):
+    """The road-noise test town on each store backend."""
     ws = init_workspace(tmp_path / "twin", store=store_url())
+    write_town(ws.store)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def gpkg_town(tmp_path):
+    """The town in a GeoPackage: for what does not depend on the backend (tiling, faults,
+    the CLI and the server), which the tests above run on both."""
+    ws = init_workspace(tmp_path / "twin")
     write_town(ws.store)
     yield ws
     ws.close()
@@ -80,10 +91,10 @@ def test_road_noise_on_two_workers_equals_the_run_in_one_process(town, dask_clus
     assert fractions == sorted(fractions) and fractions[-1] >= 0.98
 
 
-def test_the_tiling_does_not_change_the_levels(town):
+def test_the_tiling_does_not_change_the_levels(gpkg_town):
     """Each receiver hears every source within reach whatever tile it is in: 15 tiles of
     50 m and one tile give the same levels (to the 0.01 dB the results are rounded to)."""
-    st = town.store
+    st = gpkg_town.store
     tiled, _ = runs.run_model(st, "road-noise", extent=EXTENT, params=SMALL_TILES)
     whole, _ = runs.run_model(st, "road-noise", extent=EXTENT, params={"cell_m": 5.0})
     assert tiled.id != whole.id  # tile_m is a parameter of the run
@@ -166,13 +177,13 @@ class FaultyRoadNoise(RoadNoiseModel):
 
 
 @pytest.mark.parametrize("how", ["kill", "raise"])
-def test_a_lost_worker_or_a_failed_tile_is_computed_again(town, tmp_path, how):
+def test_a_lost_worker_or_a_failed_tile_is_computed_again(gpkg_town, tmp_path, how):
     """A worker killed mid-tile: the scheduler gives the tile to another (the nanny starts a
     new worker); a tile that raises: tried again. Either way the run is whole and equal."""
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(__import__(__name__))
-    st = town.store
+    st = gpkg_town.store
     here, _ = runs.run_model(st, "road-noise", extent=EXTENT, params=SMALL_TILES)
     marker = tmp_path / f"failed-once-{how}"
     model = FaultyRoadNoise(how=how, marker=str(marker))
@@ -187,8 +198,8 @@ def test_a_lost_worker_or_a_failed_tile_is_computed_again(town, tmp_path, how):
     assert there.result_hash == here.result_hash
 
 
-def test_bad_input_on_a_worker_is_said_at_once_and_nothing_is_stored(town, dask_cluster):
-    st = town.store
+def test_bad_input_on_a_worker_is_said_at_once_and_nothing_is_stored(gpkg_town, dask_cluster):
+    st = gpkg_town.store
     sc.create_scenario(st, "bad")
     change = Intervention(
         "modify", "bad", layer="road_traffic", id="r1", properties={"speed_light_kmh": 0.0}
@@ -206,8 +217,8 @@ def test_bad_input_on_a_worker_is_said_at_once_and_nothing_is_stored(town, dask_
     assert st.runs() == []
 
 
-def test_models_that_cannot_be_split_and_unreachable_schedulers_are_said(town):
-    st = town.store
+def test_models_that_cannot_be_split_and_unreachable_schedulers_are_said(gpkg_town):
+    st = gpkg_town.store
     with pytest.raises(
         TweelingError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
     ):
@@ -219,24 +230,24 @@ def test_models_that_cannot_be_split_and_unreachable_schedulers_are_said(town):
     assert st.runs() == []
 
 
-def test_the_cli_runs_a_model_on_local_workers(town):
+def test_the_cli_runs_a_model_on_local_workers(gpkg_town):
     from typer.testing import CliRunner
 
     from tweeling.cli.main import app
 
-    root = str(Path(town.root))
+    root = str(Path(gpkg_town.root))
     args = ["run", "road-noise", "--twin", root, "--extent", ",".join(map(str, EXTENT))]
     args += ["-p", "cell_m=5", "-p", "tile_m=50"]
     out = CliRunner().invoke(app, [*args, "--workers", "2"])
     assert out.exit_code == 0, out.output
-    (record,) = town.store.runs()
-    here, reused = runs.run_model(town.store, "road-noise", extent=EXTENT, params=SMALL_TILES)
+    (record,) = gpkg_town.store.runs()
+    here, reused = runs.run_model(gpkg_town.store, "road-noise", extent=EXTENT, params=SMALL_TILES)
     assert reused and here.result_hash == record.result_hash
     both = CliRunner().invoke(app, [*args, "--workers", "2", "--cluster", "tcp://x:1"])
     assert both.exit_code != 0 and "not both" in both.output
 
 
-def test_the_server_runs_tiled_models_on_the_twins_cluster(town, dask_cluster):
+def test_the_server_runs_tiled_models_on_the_twins_cluster(gpkg_town, dask_cluster):
     """twin.toml [cluster] sends the API's model jobs to the cluster: the job's run equals
     the run in one process; a model that cannot be split still runs in the server."""
     import tomllib
@@ -247,7 +258,7 @@ def test_the_server_runs_tiled_models_on_the_twins_cluster(town, dask_cluster):
     from tests.test_api_processes import ASYNC, finished, poll
     from tweeling.api.app import create_app
 
-    root = Path(town.root)
+    root = Path(gpkg_town.root)
     config = tomllib.loads((root / "twin.toml").read_text())
     config["cluster"] = {"address": dask_cluster.address}
     (root / "twin.toml").write_text(tomli_w.dumps(config))
@@ -260,7 +271,7 @@ def test_the_server_runs_tiled_models_on_the_twins_cluster(town, dask_cluster):
         assert done["status"] == "successful", done["message"]
         results = client.get(f"/jobs/{done['jobID']}/results").json()
     here, _ = runs.run_model(
-        town.store, "road-noise", extent=EXTENT, params=SMALL_TILES, reuse=False
+        gpkg_town.store, "road-noise", extent=EXTENT, params=SMALL_TILES, reuse=False
     )
     assert here.result_hash == results["result_hash"]
 
