@@ -261,6 +261,28 @@ def test_duplicate_ids_are_refused_naming_the_object_and_nothing_is_stored(tmp_p
         assert ws.store.count("houses") == 3
 
 
+def test_a_big_fresh_layer_is_clustered_on_its_spatial_index(tmp_path, pg_database, monkeypatch):
+    """Objects near each other end up on the same pages (bbox queries read few pages), and
+    duplicates are still named."""
+    from tests.test_store import batch, house
+    from tweeling.store import pg_import
+
+    monkeypatch.setattr(pg_import, "CLUSTER_ROWS", 100)
+    with init_workspace(tmp_path / "twin", store=pg_database) as ws:
+        with pytest.raises(InputError, match="occurs twice") as err:
+            ws.store.write(batch([house(9), *(house(i) for i in range(200))]))
+        assert err.value.object_id == "h9"
+        ws.store.write(batch([house(i) for i in range(300)]))
+        with psycopg.connect(pg_database) as con:
+            clustered = con.execute(
+                "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                "WHERE x.indisclustered"
+            ).fetchall()
+        assert clustered == [("tw_houses_versions_geom",)]
+        assert ws.store.count("houses") == 300
+        assert len(list(ws.store.features("houses", bbox=(85000, 447500, 85010, 447508)))) > 0
+
+
 def test_a_second_server_process_sees_changes_of_the_first(tmp_path, pg_database):
     """Views are cached per process; a change by another process is seen at once."""
     root = tmp_path / "twin"
