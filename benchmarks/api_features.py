@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/api_features.py [--n 1000000] [--requests 1000]
         [--concurrency 8] [--seconds 30] [--skip-pygeoapi] [--profile]
+        [--store geopackage|postgis] [--pygeoapi-table view|copy]
 
 1. A twin of N synthetic buildings (``scenarios.pristine_twin``, cached in ``--out``/api).
 2. Ours: ``tweeling serve --twin … --port …`` (one uvicorn process; ``--workers`` > 1 runs
@@ -22,6 +23,25 @@
    features must have the same attributes and (in CRS84) the same coordinates; the
    ``limit=100`` responses of the timed boxes must hold as many features on both.
 
+``--store postgis``: both servers read the buildings from PostgreSQL/PostGIS (the server
+of ``TWEELING_TEST_PG``, default postgresql://postgres@127.0.0.1:5432/postgres, as in
+``postgis_ingest.py``). Ours is a PostGIS twin (``--out``/api/postgis-N) in the database
+``tweeling_bench_api_N``, made by ``tweeling init --store`` + ``tweeling import file`` of the
+same synthetic file, and reused while that database holds N buildings. The peer is pygeoapi
+0.24 (it needs Python >= 3.12, found on PATH or in pyenv; without one, the newest release
+that installs on the project's Python, which the versions line names) with its PostgreSQL
+provider (psycopg2-binary, SQLAlchemy, GeoAlchemy2) in its own venv
+``--out``/pygeoapi-pg-venv, on the same database: ``table`` the twin's typed view
+``buildings``, ``id_field`` tw_id, ``geom_field`` geom, ``storage_crs`` RD New, served by
+gunicorn. The view's ``geom`` is a cast of the version table's, which PostgreSQL cannot match
+to that table's GiST index, so pygeoapi's bbox filter scans the whole baseline there (the
+report shows PostgreSQL's plan). ``--pygeoapi-table copy`` points pygeoapi at a table made
+from the view once instead, ``pyg_buildings`` (primary key tw_id, GiST index, clustered):
+the peer with a usable index; its sequential requests then default to ``--requests``. The
+PostgreSQL backends connected to the benchmark database count as the server's CPU in the
+disturbance measurement below (PostgreSQL's parallel query workers, which end with their
+query, mostly count as other processes).
+
 Only one server runs at a time. The machine has two cores and may be shared: the CPU that
 other processes used during each phase is measured (``/proc``: the machine's busy time minus
 that of the server's process group and of this process and its children), and a phase in
@@ -34,8 +54,10 @@ the same ``create_app``; gunicorn -w N for pygeoapi), ``--pin`` (its one process
 ``--uvicorn-standard`` (httptools + uvloop on its PYTHONPATH), ``--pythonpath DIR`` (e.g. a
 patched copy of ``src``).
 
-Prints a table with ratios and writes it, with machine, versions and date, to
-``benchmarks/results_api.md`` (``--append`` adds a section). Asserts nothing.
+Prints a table with ratios (goals: p95 < 20 ms; throughput >= 50x pygeoapi on GeoPackage,
+>= 20x on PostGIS) and writes it, with machine, versions and date, to
+``benchmarks/results_api.md`` (``--append`` adds a section; the PostGIS sections say so in
+their heading). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +69,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -222,10 +245,23 @@ def ensure_pygeoapi(venv: Path) -> Path:
     return py
 
 
-def pygeoapi_config(folder: Path, py: Path, gpkg: Path, port: int) -> tuple[Path, Path]:
-    """pygeoapi's configuration (collection ``buildings``, SQLiteGPKG provider) and its
+def gpkg_provider(gpkg: Path) -> str:
+    """pygeoapi's SQLiteGPKG provider on the ``buildings`` table of a GeoPackage (YAML)."""
+    return f"""      - type: feature
+        name: SQLiteGPKG
+        data: {gpkg}
+        id_field: tw_id
+        table: {LAYER}
+        storage_crs: {RD}
+        crs: ['{CRS84}', '{RD}']
+"""
+
+
+def pygeoapi_config(folder: Path, py: Path, provider: str, port: int) -> tuple[Path, Path]:
+    """pygeoapi's configuration (collection ``buildings`` with the ``provider`` block) and its
     OpenAPI document, made by ``pygeoapi openapi generate``."""
-    cfg, oas = folder / "pygeoapi.yml", folder / "pygeoapi-openapi.yml"
+    name = "pygeoapi" if "SQLiteGPKG" in provider else "pygeoapi-pg"
+    cfg, oas = folder / f"{name}.yml", folder / f"{name}-openapi.yml"
     cfg.write_text(
         f"""server:
   bind: {{host: 127.0.0.1, port: {port}}}
@@ -262,14 +298,7 @@ resources:
     extents:
       spatial: {{bbox: [3.2, 50.7, 7.3, 53.6], crs: '{CRS84}'}}
     providers:
-      - type: feature
-        name: SQLiteGPKG
-        data: {gpkg}
-        id_field: tw_id
-        table: {LAYER}
-        storage_crs: {RD}
-        crs: ['{CRS84}', '{RD}']
-""",
+{provider}""",
         encoding="utf-8",
     )
     run = subprocess.run(
@@ -293,11 +322,178 @@ def peer_gpkg(twin: Path, out: Path) -> Path:
     return copy
 
 
+# --- PostGIS (--store postgis) -------------------------------------------------------------
+
+PG_ADMIN = os.environ.get("TWEELING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_DB = "tweeling_bench_api_{n}"
+PYGEOAPI_PG = "0.24"  # the release the issue names; it needs Python >= 3.12
+PG_PEER_PACKAGES = ["gunicorn", "psycopg2-binary", "sqlalchemy", "geoalchemy2"]
+
+
+def pg_url(db: str) -> str:
+    """The URL of database ``db`` on the server of ``PG_ADMIN`` (env TWEELING_TEST_PG)."""
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + db
+
+
+def _pg_buildings(url: str) -> int | None:
+    """Rows of the typed view ``buildings`` in ``url``; None without that database or view."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as con:
+            if con.execute("SELECT to_regclass(%s)", (LAYER,)).fetchone()[0] is None:
+                return None
+            return con.execute(f"SELECT count(*) FROM {LAYER}").fetchone()[0]
+    except psycopg.OperationalError:
+        return None
+
+
+def postgis_twin(n: int, work: Path) -> tuple[Path, str, float | None]:
+    """A twin of N synthetic buildings kept in the PostgreSQL database
+    ``tweeling_bench_api_N`` (made anew: ``tweeling init --store`` + ``tweeling import
+    file``), reused when the twin folder points at that database and it holds N buildings.
+    The folder, the database's URL, and the import time (None when reused)."""
+    import tomllib
+
+    import psycopg
+
+    url = pg_url(PG_DB.format(n=n))
+    db = url.rsplit("/", 1)[1]
+    twin, toml = work / f"postgis-{n}", work / f"postgis-{n}" / "twin.toml"
+    if toml.exists():
+        store = tomllib.loads(toml.read_text(encoding="utf-8")).get("store", {})
+        if store.get("url") == url and _pg_buildings(url) == n:
+            return twin, url, None
+    src = scen.iq.synth(n, work.parent)
+    print(f"creating the database {db} and importing {n:,} buildings into it …", flush=True)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{db}"')
+    shutil.rmtree(twin, ignore_errors=True)
+    tw = str(scen.iq.VENV_BIN / "tweeling")
+    scen.iq.run_measured([tw, "init", str(twin), "--store", url])
+    cmd = [tw, "import", "file", str(src), "--layer", LAYER, "--id-field", "bag_id"]
+    t, _ = scen.iq.run_measured([*cmd, "--crs", "EPSG:28992", "--twin", str(twin)])
+    return twin, url, t
+
+
+def pygeoapi_pg_python() -> tuple[str, str]:
+    """(interpreter, requirement) for pygeoapi's venv: a Python >= 3.12 on PATH or in pyenv
+    with pygeoapi 0.24 (the project's Python is 3.11, on which 0.21 is the newest that
+    installs); without one, the project's interpreter and the newest pygeoapi for it."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = [shutil.which(f"python3.{minor}") for minor in (12, 13, 14)]
+    found += sorted(str(p) for p in root.glob("versions/3.1[2-9]*/bin/python3"))
+    probe = "import sys, ensurepip; print(sys.executable if sys.version_info >= (3, 12) else '')"
+    for exe in filter(None, found):
+        run = subprocess.run([exe, "-c", probe], capture_output=True, text=True)
+        if run.returncode == 0 and run.stdout.strip():
+            return run.stdout.strip(), f"pygeoapi=={PYGEOAPI_PG}.*"
+    return getattr(sys, "_base_executable", sys.executable), "pygeoapi"
+
+
+def ensure_pygeoapi_pg(venv: Path) -> Path:
+    """pygeoapi + gunicorn + its PostgreSQL provider's drivers (psycopg2, SQLAlchemy,
+    GeoAlchemy2) in their own venv; the venv's python."""
+    if not (venv / "bin" / "gunicorn").exists():
+        base, req = pygeoapi_pg_python()
+        pip_venv(venv, [req, *PG_PEER_PACKAGES], "gunicorn", base)
+    return venv / "bin" / "python"
+
+
+def pg_provider(url: str, table: str = LAYER) -> str:
+    """pygeoapi's PostgreSQL provider on ``table`` of the database ``url`` (YAML)."""
+    from urllib.parse import unquote, urlsplit
+
+    u = urlsplit(url)
+    data = {
+        "host": u.hostname or "127.0.0.1",
+        "port": u.port or 5432,
+        "dbname": u.path.lstrip("/"),
+        "user": unquote(u.username or "postgres"),
+    }
+    if u.password:  # else libpq's PGPASSWORD or ~/.pgpass, as for tweeling
+        data["password"] = unquote(u.password)
+    conn = ", ".join(f"{k}: {json.dumps(v)}" for k, v in data.items())
+    return f"""      - type: feature
+        name: PostgreSQL
+        data: {{{conn}, search_path: [public]}}
+        id_field: tw_id
+        table: {table}
+        geom_field: geom
+        storage_crs: {RD}
+        crs: ['{CRS84}', '{RD}']
+"""
+
+
+def _backend_db(pid: str, depth: int = 0) -> str | None:
+    """The database a PostgreSQL backend process serves, from its title (``postgres:
+    [cluster: ]user database host(port) state``; a parallel worker's, ``… parallel worker for
+    PID n``, is that of its leader n)."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    m = re.search(r"parallel worker for PID (\d+)", title)
+    if m:
+        return None if depth else _backend_db(m.group(1), 1)
+    m = re.match(r"postgres: (?:[^ :]+: )?\S+ (\S+) ", title)
+    return m.group(1) if m else None
+
+
+PYG_COPY = "pyg_buildings"
+
+
+def pg_peer_table(url: str, kind: str) -> str:
+    """The relation pygeoapi reads: the twin's view ``buildings`` (``view``), or (``copy``)
+    a table made from it once, ``pyg_buildings``, with primary key ``tw_id`` and a GiST
+    index on ``geom``, clustered on it as the twin clusters its version table."""
+    import psycopg
+
+    if kind == "view":
+        return LAYER
+    with psycopg.connect(url, autocommit=True) as con:
+        if con.execute("SELECT to_regclass(%s)", (PYG_COPY,)).fetchone()[0] is None:
+            print(f"materialising {LAYER} as the table {PYG_COPY} for pygeoapi …", flush=True)
+            con.execute(f"CREATE TABLE {PYG_COPY}_part AS SELECT * FROM {LAYER}")
+            con.execute(f"ALTER TABLE {PYG_COPY}_part ADD PRIMARY KEY (tw_id)")
+            con.execute(f"CREATE INDEX {PYG_COPY}_geom ON {PYG_COPY}_part USING gist (geom)")
+            con.execute(f"CLUSTER {PYG_COPY}_part USING {PYG_COPY}_geom")
+            con.execute(f"ANALYZE {PYG_COPY}_part")
+            con.execute(f"ALTER TABLE {PYG_COPY}_part RENAME TO {PYG_COPY}")
+    return PYG_COPY
+
+
+def pg_plan(url: str, table: str, box: tuple[float, ...]) -> str:
+    """The scans of PostgreSQL's plan for pygeoapi's bbox filter on ``table`` (its query
+    with ``ST_Intersects(ST_MakeEnvelope(…), geom)``, ``ORDER BY tw_id LIMIT 100``)."""
+    import psycopg
+
+    env = ", ".join(f"{v:.3f}" for v in box)
+    sql = (
+        f"EXPLAIN (FORMAT JSON) SELECT * FROM {table} WHERE ST_Intersects("
+        f"ST_MakeEnvelope({env}, 28992), geom) ORDER BY tw_id LIMIT {LIMIT}"
+    )
+    with psycopg.connect(url) as con:
+        plan = con.execute(sql).fetchone()[0][0]["Plan"]
+    scans: list[str] = []
+
+    def walk(node):
+        if "Scan" in node["Node Type"]:
+            on = node.get("Index Name") or node.get("Relation Name") or ""
+            scans.append(f"{node['Node Type']} on {on}".strip())
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    return ", ".join(scans) or plan["Node Type"]
+
+
 class Server:
     """A server in its own process group, ready when ``/conformance`` answers."""
 
-    def __init__(self, name: str, cmd: list[str], port: int, log: Path, env=None):
-        self.name, self.port, self.log = name, port, log
+    def __init__(self, name: str, cmd: list[str], port: int, log: Path, env=None, db=None):
+        self.name, self.port, self.log, self.db = name, port, log, db
         self.fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             cmd, stdout=self.fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -319,7 +515,8 @@ class Server:
             time.sleep(0.2)
 
     def cpu_ticks(self) -> int:
-        """CPU time (clock ticks) of the server's processes (its process group)."""
+        """CPU time (clock ticks) of the server's processes (its process group) and, with a
+        database, of the PostgreSQL backends serving that database (its connections)."""
         total = 0
         for d in os.listdir("/proc"):
             if not d.isdigit():
@@ -329,7 +526,10 @@ class Server:
             except OSError:
                 continue
             f = s[s.rindex(")") + 2 :].split()
-            if int(f[2]) == self.proc.pid:  # pgrp: start_new_session made it the leader
+            ours = int(f[2]) == self.proc.pid  # pgrp: start_new_session made it the leader
+            if not ours and self.db and s[s.index("(") + 1 : s.rindex(")")] == "postgres":
+                ours = _backend_db(d) == self.db
+            if ours:
                 total += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
         return total
 
@@ -637,14 +837,33 @@ def _interesting(counter: Counter, k: int):
 # --- report ------------------------------------------------------------------------------
 
 
-def versions(pyg_py: Path | None, wrk: str) -> dict[str, str]:
+def versions(pyg_py: Path | None, wrk: str, pg_url: str | None = None) -> dict[str, str]:
     import sqlite3
     from importlib.metadata import version
 
     v = {"python (tweeling)": platform.python_version()}
     v.update({p: version(p) for p in ("tweeling", "fastapi", "uvicorn", "orjson", "shapely")})
-    v["pyproj"], v["sqlite (tweeling)"] = version("pyproj"), sqlite3.sqlite_version
-    if pyg_py is not None:
+    v["pyproj"] = version("pyproj")
+    if pg_url is not None:
+        import psycopg
+
+        v["psycopg (tweeling)"] = version("psycopg")
+        with psycopg.connect(pg_url) as con:
+            v["PostgreSQL"] = con.execute("SHOW server_version").fetchone()[0].split()[0]
+            v["PostGIS"] = con.execute("SELECT postgis_lib_version()").fetchone()[0]
+        if pyg_py is not None:
+            names = ["pygeoapi", "gunicorn", "flask", "sqlalchemy", "geoalchemy2"]
+            names += ["psycopg2-binary", "pyproj"]
+            probe = (
+                "import platform; from importlib.metadata import version as v; "
+                f"print(platform.python_version(), *(v(p) for p in {names!r}))"
+            )
+            out = subprocess.run([str(pyg_py), "-c", probe], capture_output=True, text=True)
+            names = ["python (pygeoapi)", *names[:-1], "pyproj (pygeoapi)"]
+            v.update(zip(names, out.stdout.split(), strict=False))
+    else:
+        v["sqlite (tweeling)"] = sqlite3.sqlite_version
+    if pyg_py is not None and pg_url is None:
         probe = (
             "import platform, sqlite3; from importlib.metadata import version as v; "
             "print(platform.python_version(), v('pygeoapi'), v('gunicorn'), v('flask'), "
@@ -685,7 +904,8 @@ def machine() -> str:
 
 
 def table(boxes: BoxSet, ours: dict, peer: dict | None, args) -> list[str]:
-    rows = [f"| {boxes.label} | tweeling | pygeoapi | ratio |", "|---|---|---|---|"]
+    label = f"{boxes.label}, {store_label(args)}" if args.store == "postgis" else boxes.label
+    rows = [f"| {label} | tweeling | pygeoapi | ratio |", "|---|---|---|---|"]
 
     def row(label, a, b="", ratio=""):
         rows.append(f"| {label} | {a} | {b} | {ratio} |")
@@ -708,7 +928,7 @@ def table(boxes: BoxSet, ours: dict, peer: dict | None, args) -> list[str]:
         rows[-1] = rows[-1].replace("|  |  |", f"| {feats(peer)} |  |")
     wo, wp = ours["wrk"], peer["wrk"] if peer else None
     ratio = (
-        f"tweeling / pygeoapi **{wo['ok_per_s'] / wp['ok_per_s']:.0f}x** (goal >= 50x)"
+        f"tweeling / pygeoapi **{wo['ok_per_s'] / wp['ok_per_s']:.0f}x** (goal >= {args.goal_x}x)"
         if wp
         else ""
     )
@@ -736,6 +956,11 @@ def table(boxes: BoxSet, ours: dict, peer: dict | None, args) -> list[str]:
     return rows
 
 
+def store_label(args) -> str:
+    where = f"the table {PYG_COPY}" if args.pygeoapi_table == "copy" else "the view"
+    return f"PostGIS (pygeoapi on {where})"
+
+
 def _ms(r, q) -> str:
     return f"{np.percentile(r['ms'], q):.0f} ms" if r else ""
 
@@ -759,8 +984,10 @@ def _whatif(args) -> str:
 
 def write_report(path: Path, tables, check, loads, prof, args, vers, notes) -> None:
     cmd = " ".join(["benchmarks/api_features.py", *sys.argv[1:]])
+    store = f"{store_label(args)}, " if args.store == "postgis" else ""
     lines = [
-        f"## {args.n:,} buildings, {args.workers} worker process(es) per server{_whatif(args)}",
+        f"## {args.n:,} buildings, {store}{args.workers} worker process(es) per server"
+        + _whatif(args),
         "",
         f"`.venv/bin/python {cmd}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         f"Machine: {machine()}.",
@@ -838,7 +1065,7 @@ def serve_workers(port: int, workers: int) -> None:
     Multiprocess(config, sockets=[sock]).run()
 
 
-def start_ours(twin: Path, args) -> Server:
+def start_ours(twin: Path, args, db: str | None = None) -> Server:
     port = free_port()
     log = args.work / "tweeling-serve.log"
     env = dict(os.environ)
@@ -851,21 +1078,55 @@ def start_ours(twin: Path, args) -> Server:
         cmd = [str(VENV_BIN / "tweeling"), "serve", "--twin", str(twin), "--port", str(port)]
         if args.pin:  # every thread of the process on one CPU: no GIL hand-off across cores
             cmd = ["taskset", "-c", str(os.cpu_count() - 1), *cmd]
-        return Server("tweeling serve", cmd, port, log, env)
+        return Server("tweeling serve", cmd, port, log, env, db)
     here = str(Path(__file__).parent)
     code = f"import sys; sys.path.insert(0, {here!r}); import api_features as a; "
     cmd = [sys.executable, "-c", code + f"a.serve_workers({port}, {args.workers})"]
     env["TWEELING_BENCH_TWIN"] = str(twin)
-    return Server(f"uvicorn x{args.workers}", cmd, port, log, env)
+    return Server(f"uvicorn x{args.workers}", cmd, port, log, env, db)
 
 
-def start_pygeoapi(py: Path, gpkg: Path, args) -> Server:
+def start_pygeoapi(py: Path, provider: str, args, db: str | None = None) -> Server:
     port = free_port()
-    cfg, oas = pygeoapi_config(args.work, py, gpkg, port)
+    cfg, oas = pygeoapi_config(args.work, py, provider, port)
     env = {**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(oas)}
     cmd = [str(py.parent / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}"]
     cmd += ["--timeout", "600", "pygeoapi.flask_app:APP"]
-    return Server("pygeoapi (gunicorn)", cmd, port, args.work / "pygeoapi.log", env)
+    log = args.work / ("pygeoapi-pg.log" if db else "pygeoapi.log")
+    return Server("pygeoapi (gunicorn)", cmd, port, log, env, db)
+
+
+def pygeoapi_how(db: str | None, table: str | None, plan: str | None) -> str:
+    """The note on the peer's set-up."""
+    if db is not None and table is None:
+        return "pygeoapi: skipped (--skip-pygeoapi)."
+    if db is None:
+        return (
+            "pygeoapi: its SQLiteGPKG provider (spatialite) on the twin's own `buildings` table "
+            "in a copy of `twin.gpkg` (spatialite's `AutoGPKGStart()` writes a `VirtualGPKG` "
+            "table into the file it opens), served by gunicorn (its Flask app)."
+        )
+    if table == LAYER:
+        what = (
+            f"the twin's own typed view `{LAYER}` (the provider reflects views and declares "
+            "`id_field` their primary key). The view's `geom` is a cast of the version "
+            f"table's (`geom::geometry(Geometry, 28992)`), which PostgreSQL cannot match to "
+            "the GiST index on that table's `geom`"
+        )
+    else:
+        what = (
+            f"`{table}`, a table made once from the twin's view (`CREATE TABLE {table} AS "
+            f"SELECT * FROM {LAYER}`, primary key `tw_id`, GiST index on `geom`, clustered on "
+            "it as the twin's version table is; `--pygeoapi-table copy`)"
+        )
+    return (
+        "pygeoapi: its PostgreSQL provider (SQLAlchemy + GeoAlchemy2 over psycopg2) in the "
+        f"same database `{db}`, on {what}. Configuration: `table: {table}`, `id_field: "
+        "tw_id`, `geom_field: geom`, `storage_crs` EPSG:28992, other options at their "
+        "defaults (`count: true`: every page also counts the features in the box, for "
+        "`numberMatched`); served by gunicorn (its Flask app). PostgreSQL's plan for its "
+        f"query on the first box: {plan}."
+    )
 
 
 def parse_args():
@@ -873,7 +1134,26 @@ def parse_args():
     ap.add_argument("--n", type=int, default=1_000_000, help="buildings in the twin")
     ap.add_argument("--requests", type=int, default=1000, help="sequential requests, tweeling")
     ap.add_argument(
-        "--pygeoapi-requests", type=int, default=30, help="sequential requests, pygeoapi (slow)"
+        "--pygeoapi-requests",
+        type=int,
+        help="sequential requests, pygeoapi (default: 30, where it is slow; --requests with "
+        "--pygeoapi-table copy)",
+    )
+    ap.add_argument(
+        "--store",
+        choices=("geopackage", "postgis"),
+        default="geopackage",
+        help="where both servers read the buildings: the twin's GeoPackage (pygeoapi's "
+        "SQLiteGPKG provider on a copy) or a PostGIS twin (pygeoapi's PostgreSQL provider "
+        "on its view, same database)",
+    )
+    ap.add_argument(
+        "--pygeoapi-table",
+        choices=("view", "copy"),
+        default="view",
+        help="--store postgis: pygeoapi reads the twin's view `buildings`, or a table made "
+        f"from it once, `{PYG_COPY}` (primary key, GiST index on geom): the view's geometry "
+        "column is a cast, for which PostgreSQL does not use the GiST index",
     )
     ap.add_argument("--concurrency", type=int, default=8, help="connections of wrk")
     ap.add_argument("--seconds", type=int, default=30, help="duration of each throughput run")
@@ -912,6 +1192,11 @@ def parse_args():
     if args.pin and args.workers != 1:
         ap.error("--pin pins the one process of --workers 1")
     args.halves = [tuple(float(v) for v in s.split("-")) for s in args.boxes.split(",")]
+    pg = args.store == "postgis"
+    if args.pygeoapi_requests is None:
+        copy = pg and args.pygeoapi_table == "copy"
+        args.pygeoapi_requests = args.requests if copy else 30
+    args.goal_x = 20 if pg else 50  # the issue's throughput goals per store
     args.work = args.out / "api"
     args.work.mkdir(parents=True, exist_ok=True)
     return args
@@ -919,29 +1204,47 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
+    pg = args.store == "postgis"
     wrk = ensure_wrk()
-    pyg_py = None if args.skip_pygeoapi else ensure_pygeoapi(args.out / "pygeoapi-venv")
-    twin, t_import = scen.pristine_twin(args.n, args.work)
+    pyg_py, url, db, provider, table_ = None, None, None, None, None
+    if not args.skip_pygeoapi:
+        if pg:
+            pyg_py = ensure_pygeoapi_pg(args.out / "pygeoapi-pg-venv")
+        else:
+            pyg_py = ensure_pygeoapi(args.out / "pygeoapi-venv")
+    if pg:
+        twin, url, t_import = postgis_twin(args.n, args.work)
+        db = url.rsplit("/", 1)[1]
+    else:
+        twin, t_import = scen.pristine_twin(args.n, args.work)
     if t_import is not None:
         print(f"imported {args.n:,} buildings in {t_import:.1f} s (cached for later runs)")
-    gpkg = None if args.skip_pygeoapi else peer_gpkg(twin, args.work)
+    if not args.skip_pygeoapi:
+        if pg:
+            table_ = pg_peer_table(url, args.pygeoapi_table)
+            provider = pg_provider(url, table_)
+        else:
+            provider = gpkg_provider(peer_gpkg(twin, args.work))
+    peer_warm = args.warmup if pg else min(args.warmup, 2)
 
     count = max(args.requests, args.pygeoapi_requests) + args.warmup
     sets = [BoxSet(twin, args.n, h, count) for h in args.halves]
+    plan = pg_plan(url, table_, sets[0].rd[0]) if table_ else None
+    if plan:
+        print(f"PostgreSQL's plan for pygeoapi's bbox query on {table_}: {plan}")
     notes = [
         f"Request: `GET /collections/{LAYER}/items?bbox=<lon/lat, CRS84>&limit={LIMIT}`; per "
         f"set {count} distinct boxes around random buildings (seeded; the same for both "
-        f"servers), the last {args.warmup} the warm-up (pygeoapi: 2). Sequential: one "
+        f"servers), the last {args.warmup} the warm-up (pygeoapi: {peer_warm}). Sequential: one "
         "keep-alive connection, one request at a time. Throughput: wrk -t1 "
         f"-c{args.concurrency} cycling through all boxes of the set; ok = status 200.",
         "",
-        "pygeoapi: its SQLiteGPKG provider (spatialite) on the twin's own `buildings` table "
-        "in a copy of `twin.gpkg` (spatialite's `AutoGPKGStart()` writes a `VirtualGPKG` table "
-        "into the file it opens), served by gunicorn (its Flask app).",
+        pygeoapi_how(db, table_, plan),
         "",
-        "Other processes' CPU: the machine's busy time minus that of the server, the client "
-        f"and wrk, in cores; a phase above {args.disturbed} is repeated (at most "
-        f"{args.retries} times, the quietest run is shown; 'runs' counts them).",
+        "Other processes' CPU: the machine's busy time minus that of the server"
+        + (f" (with the PostgreSQL backends connected to `{db}`)" if pg else "")
+        + f", the client and wrk, in cores; a phase above {args.disturbed} is repeated (at "
+        f"most {args.retries} times, the quietest run is shown; 'runs' counts them).",
     ]
     ours_how = (
         "`tweeling serve` (one uvicorn process)"
@@ -949,6 +1252,8 @@ def main() -> None:
         else f"uvicorn with {args.workers} worker processes on the same `create_app` (its "
         "listening socket made with IPPROTO_TCP: see `serve_workers`)"
     )
+    if pg:
+        ours_how = f"the PostGIS twin (its `twin.toml` names the same database), {ours_how}"
     if args.uvicorn_standard:
         ours_how += ", WHAT-IF: with httptools + uvloop on its path (uvicorn[standard])"
     if args.pin:
@@ -962,7 +1267,7 @@ def main() -> None:
     loads = []
 
     print(f"\n{args.n:,} buildings; load avg {load()}", flush=True)
-    server = start_ours(twin, args)
+    server = start_ours(twin, args, db)
     try:
         n_seq, warm = args.requests, args.warmup
         ours = [measure("tweeling", server, bs, n_seq, warm, args, wrk) for bs in sets]
@@ -975,9 +1280,9 @@ def main() -> None:
 
     peers, check = None, ["pygeoapi skipped (--skip-pygeoapi)"]
     if pyg_py is not None:
-        server = start_pygeoapi(pyg_py, gpkg, args)
+        server = start_pygeoapi(pyg_py, provider, args, db)
         try:
-            n_peer, warm = args.pygeoapi_requests, min(args.warmup, 2)
+            n_peer, warm = args.pygeoapi_requests, peer_warm
             peers = [measure("pygeoapi", server, bs, n_peer, warm, args, wrk) for bs in sets]
             check_peer = fetch_check(server.port, sets)
         finally:
@@ -993,10 +1298,18 @@ def main() -> None:
                 loads.append(
                     f"{name}, {bs.label}: {r['load_seq']} (sequential), {r['load_wrk']} (wrk)"
                 )
-    vers = versions(pyg_py, wrk)
+    vers = versions(pyg_py, wrk, url)
+    if pg and pyg_py is not None and not vers.get("pygeoapi", "").startswith(PYGEOAPI_PG):
+        notes += [
+            "",
+            f"pygeoapi {vers.get('pygeoapi')}, not {PYGEOAPI_PG}: {PYGEOAPI_PG} needs Python "
+            ">= 3.12 and none was found (PATH, pyenv), or its venv was made earlier "
+            f"(delete {args.out / 'pygeoapi-pg-venv'} to make it anew).",
+        ]
     for t in tables:
         print("\n" + "\n".join(t).replace("**", ""))
     print("\n" + "\n".join(check))
+    print("\nVersions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     write_report(args.report, tables, check, loads, prof, args, vers, notes)
     print(f"\n(written to {args.report})")
 
