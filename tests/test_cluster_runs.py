@@ -217,7 +217,10 @@ def test_bad_input_on_a_worker_is_said_at_once_and_nothing_is_stored(gpkg_town, 
     assert st.runs() == []
 
 
-def test_models_that_cannot_be_split_and_unreachable_schedulers_are_said(gpkg_town):
+def test_models_that_cannot_be_split_and_unreachable_schedulers_are_said(gpkg_town, monkeypatch):
+    from tweeling.services import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
     st = gpkg_town.store
     with pytest.raises(
         TweelingError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from tests.conftest import copy_demo
 from tests.test_cli import tw
 
 TALL = "b31bc4dc2-00ba-11e6-b420-2bdcc4ab5d7f"  # BAG pand 0503100000017311, 6.17 m
@@ -14,11 +15,9 @@ BLOCK = "POLYGON ((84990 447600, 85000 447600, 85000 447610, 84990 447610, 84990
 
 
 @pytest.fixture(scope="module")
-def demo_twin(tmp_path_factory, shared_data):
-    root = tmp_path_factory.mktemp("scen") / "delft"
-    result = tw("demo", "--twin", root, "--data", shared_data)
-    assert result.exit_code == 0, result.output
-    return root
+def demo_twin(tmp_path_factory, demo_master):
+    """The session's demo twin (built through the CLI once), copied for this module."""
+    return copy_demo(tmp_path_factory, demo_master)
 
 
 @pytest.fixture
