@@ -245,6 +245,17 @@ def test_qgis_reads_the_current_baseline_with_typed_columns(tmp_path, pg_databas
     assert [r[0] for r in rows] == ["h0", "h1", "h2", "h3", "h4"]
     assert rows[1][1:] == (6.0, 2, False, 28992, "MULTIPOLYGON")  # the baseline, not the plan
     assert kinds["height_m"] == "double precision" and kinds["listed"] == "boolean"
+    # a bbox on the view (QGIS's, pygeoapi's query) finds its rows through an index
+    with psycopg.connect(pg_database) as con:
+        con.execute("SET enable_seqscan = off")  # 5 rows: a scan would be cheaper
+        plan = "\n".join(
+            r[0]
+            for r in con.execute(
+                "EXPLAIN SELECT tw_id FROM houses "
+                "WHERE geom && ST_MakeEnvelope(85000, 447500, 85030, 447510, 28992)"
+            )
+        )
+    assert "tw_houses_versions_view_geom" in plan, plan
 
 
 def test_duplicate_ids_are_refused_naming_the_object_and_nothing_is_stored(tmp_path, pg_database):

@@ -81,7 +81,7 @@ class PgBatchWriter(BatchWriter):
             is None
         )
         if self.fresh[schema.name]:
-            drop_indexes(con, schema.name)
+            drop_indexes(con, schema)
 
     def _add_fields(self, merged: LayerSchema, added: dict) -> None:
         pg_schema.create_view(self.con, merged)  # attributes are jsonb: only the view grows
@@ -199,7 +199,7 @@ class PgBatchWriter(BatchWriter):
             vtq = quote(versions_table(name))
             if self.fresh[name]:
                 big = self.report.layers[name].added >= CLUSTER_ROWS
-                build_indexes(con, name, self.batch.path, cluster=big)
+                build_indexes(con, self.schemas[name], self.batch.path, cluster=big)
                 con.execute(f"ANALYZE {vtq}")
             rep = self.report.layers[name]
             if not (rep.added or rep.changed or rep.ended):
@@ -208,7 +208,7 @@ class PgBatchWriter(BatchWriter):
         self._register_changes()
 
 
-def build_indexes(con, name: str, path: str | None, *, cluster: bool = False) -> None:
+def build_indexes(con, schema: LayerSchema, path: str | None, *, cluster: bool = False) -> None:
     """A version table's indexes (after a bulk load); duplicate identifiers are named.
 
     ``cluster``: first put the rows in the order of the spatial index (``CLUSTER``), so
@@ -216,7 +216,8 @@ def build_indexes(con, name: str, path: str | None, *, cluster: bool = False) ->
     in any order (a national file may be sorted by id, our synthetic one is random), and
     a bbox query then read a page per object: 24 → 9 ms per query of ~400 buildings at
     1 M, for ~12 s more import. The other indexes are built once, after it."""
-    statements = pg_schema.indexes(name)
+    name = schema.name
+    statements = pg_schema.indexes(schema)
     if cluster:
         vt = versions_table(name)
         gist = next(sql for index, sql in statements if index == f"{vt}_geom")
@@ -241,8 +242,8 @@ def build_indexes(con, name: str, path: str | None, *, cluster: bool = False) ->
         con.execute("RELEASE SAVEPOINT tw_index")
 
 
-def drop_indexes(con, name: str) -> None:
-    for index, _ in pg_schema.indexes(name):
+def drop_indexes(con, schema: LayerSchema) -> None:
+    for index, _ in pg_schema.indexes(schema):
         con.execute(f"DROP INDEX IF EXISTS {quote(index)}")
 
 

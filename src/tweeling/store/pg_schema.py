@@ -81,18 +81,22 @@ def create_layer(con, schema: LayerSchema) -> None:
         # on GeoPackage), in the layer's CRS.
         f"geom geometry CHECK (ST_SRID(geom) = {srs_id_for(schema)}), props JSONB NOT NULL)"
     )
-    for _, sql in indexes(schema.name):
+    for _, sql in indexes(schema):
         con.execute(sql)
     con.execute("INSERT INTO tw_layer_stats (name) VALUES (?)", (schema.name,))
     create_view(con, schema)
 
 
-def indexes(layer: str) -> list[tuple[str, str]]:
+def indexes(schema: LayerSchema) -> list[tuple[str, str]]:
     """(name, CREATE statement) of a version table's indexes; a bulk import into a layer
-    without current objects drops them and builds them at the end (one sort each)."""
-    vt = versions_table(layer)
+    without current objects drops them and builds them at the end (one sort each).
+
+    A flat layer's view ``L`` gives its geometry the column type QGIS reads
+    (``geometry(Geometry, 28992)``), a cast the planner matches only to an index on that
+    very expression: without it every bbox on the view scanned the whole table."""
+    vt = versions_table(schema.name)
     q = quote(vt)
-    return [
+    out = [
         (
             f"{vt}_current",
             f"CREATE UNIQUE INDEX {quote(vt + '_current')} ON {q} (tw_id) "
@@ -105,6 +109,19 @@ def indexes(layer: str) -> list[tuple[str, str]]:
         ),
         (f"{vt}_geom", f"CREATE INDEX {quote(vt + '_geom')} ON {q} USING gist (geom)"),
     ]
+    if not schema.has_z:
+        out.append(
+            (
+                f"{vt}_view_geom",
+                f"CREATE INDEX {quote(vt + '_view_geom')} ON {q} USING gist "
+                f"(({_VIEW_GEOM.format(srid=srs_id_for(schema))})) "
+                "WHERE branch = 0 AND txn_to IS NULL",
+            )
+        )
+    return out
+
+
+_VIEW_GEOM = "geom::geometry(Geometry, {srid})"  # a flat layer's geometry in its view
 
 
 def create_view(con, schema: LayerSchema) -> None:
@@ -119,7 +136,8 @@ def create_view(con, schema: LayerSchema) -> None:
     extra = "".join(", " + c for c in cols)
     # 2D layers tell clients their CRS through the column type; a layer with heights may
     # mix 3D and flat objects, which no single column type admits.
-    geom = "v.geom" if schema.has_z else f"v.geom::geometry(Geometry, {srs_id_for(schema)}) AS geom"
+    flat = "v." + _VIEW_GEOM.format(srid=srs_id_for(schema)) + " AS geom"
+    geom = "v.geom" if schema.has_z else flat
     con.execute(
         f"CREATE OR REPLACE VIEW {quote(schema.name)} AS SELECT v.vid AS fid, {geom}, "
         "v.tw_id, v.txn_from AS tw_txn, v.valid_from AS tw_valid_from, v.valid_to AS "

@@ -199,7 +199,7 @@ class PostgisStore(SqlStore):
         """Versions copied from another store, by binary COPY; indexes built after."""
         name = schema.name
         srid = srs_id_for(schema)
-        drop_indexes(con, name)
+        drop_indexes(con, schema)
         n = 0
         for rows in batches:
             con.copy(
@@ -209,7 +209,7 @@ class PostgisStore(SqlStore):
                 _COPY_TYPES,
             )
             n += len(rows)
-        build_indexes(con, name, None)
+        build_indexes(con, schema, None)
         con.execute(f"ANALYZE {quote(versions_table(name))}")
         update_stats(con, name)
         return n
