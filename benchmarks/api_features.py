@@ -1040,29 +1040,13 @@ def uvicorn_standard(out: Path) -> Path:
 
 
 def serve_workers(port: int, workers: int) -> None:
-    """``uvicorn --workers N`` as ``uvicorn.main.run`` does it, but with the listening socket
-    made as asyncio makes its own (proto IPPROTO_TCP). uvicorn's ``bind_socket()`` leaves
-    proto at 0, so accepted connections do not get TCP_NODELAY and every keep-alive response
-    after the first waits ~40 ms for a delayed ACK (uvicorn issue #3149; measured here: 44 ms
-    per sequential request)."""
-    import socket
+    """``uvicorn --workers N`` as ``tweeling serve --workers N`` runs it (its listening socket
+    made so that responses are not held back by delayed ACKs: uvicorn issue #3149)."""
+    from tweeling.api.server_processes import run_processes
 
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    config = uvicorn.Config(
-        "api_features:app_from_env",
-        factory=True,
-        host="127.0.0.1",
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )  # this folder is on sys.path (start_ours); spawned workers inherit it
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.set_inheritable(True)
-    Multiprocess(config, sockets=[sock]).run()
+    # this folder is on sys.path (start_ours); spawned workers inherit it
+    run_processes("api_features:app_from_env", workers=workers, host="127.0.0.1", port=port,
+                  log_level="warning")  # fmt: skip
 
 
 def start_ours(twin: Path, args, db: str | None = None) -> Server:

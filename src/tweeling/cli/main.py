@@ -441,7 +441,9 @@ def _serve(
         {"root": str(root), "bind": host, "hosts": list(hosts or ())}
     )
     del app_  # each process builds its own
-    uvicorn.run("tweeling.api.app:app_for_worker", factory=True, workers=workers, **options)
+    from tweeling.api.server_processes import run_processes
+
+    run_processes("tweeling.api.app:app_for_worker", workers=workers, **options)
 
 
 @app.command()
