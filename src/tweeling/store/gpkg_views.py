@@ -204,10 +204,17 @@ def root_rows(
     root = cat.normalise(schema.name, level)
     if root.txn is None and cat.sql.HAS_CURRENT_TABLE:
         sql, params = cat.sql.current_sql(schema, bbox=bbox, where=where)
-        return batches(con.execute(sql, params)), False
+        return batches(streamed(con, sql, params)), False
     conds, params = level_conds(root)
     sql, params = cat.sql.versions_sql(schema, conds, params, bbox=bbox, where=where)
-    return batches(con.execute(sql, params)), True
+    return batches(streamed(con, sql, params)), True
+
+
+def streamed(con, sql: str, params) -> Any:
+    """A cursor over a read that may be large, taken as it is consumed: SQLite's cursors
+    are; a backend whose are not offers ``stream`` (PostgreSQL: :meth:`PgCon.stream`)."""
+    stream = getattr(con, "stream", None)
+    return con.execute(sql, params) if stream is None else stream(sql, params)
 
 
 def decided_before(
@@ -224,10 +231,14 @@ def decided_before(
 
 def batches(cursor: sqlite3.Cursor, size: int = 1000, first: int = 128) -> Iterator[list[tuple]]:
     """Rows in batches that grow from ``first`` to ``size``: a page of a dense bbox needs
-    only its first rows, and each fetched row is decoded and tested."""
-    while rows := cursor.fetchmany(first):
-        yield rows
-        first = min(size, first * 4)
+    only its first rows, and each fetched row is decoded and tested. The cursor is closed
+    when the reader stops, however early (a streamed read then ends on the server)."""
+    try:
+        while rows := cursor.fetchmany(first):
+            yield rows
+            first = min(size, first * 4)
+    finally:
+        cursor.close()
 
 
 def count(

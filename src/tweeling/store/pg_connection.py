@@ -16,6 +16,8 @@ transaction is rolled back by the server: nothing is half-written).
 from __future__ import annotations
 
 import functools
+import itertools
+import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tweeling.core.errors import InputError, StoreBusy, StoreFull, WorkspaceError
@@ -23,6 +25,8 @@ from tweeling.core.errors import InputError, StoreBusy, StoreFull, WorkspaceErro
 SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_MS = 5_000  # as the GeoPackage backend's busy timeout
+STREAM_ROWS = 500  # rows per chunk of a streamed read (psycopg chunked mode, libpq >= 17)
+MAX_IDLE_READERS = 2  # reader connections kept open per connection, for the next read
 # Query-string settings that would carry a secret: refused like a password in the URL.
 _SECRET_KEYS = {"password", "sslpassword", "passfile"}
 
@@ -138,6 +142,8 @@ class PgCon:
     def __init__(self, raw, url: str):
         self.raw = raw
         self.url = url
+        self._readers: list = []  # idle connections for streamed reads (see stream)
+        self._lock = threading.Lock()
 
     @property
     def in_transaction(self) -> bool:
@@ -155,6 +161,35 @@ class PgCon:
         except Exception as exc:
             _reraise(exc, self.url)
         return cur
+
+    def stream(self, sql: str, params=()):
+        """A cursor-like reader (``fetchmany``, ``close``) of a read whose result may be
+        large: rows come from the server in chunks as they are taken, so a first page of a
+        10 M-row layer costs a page, not the layer (a plain cursor receives the whole result
+        at ``execute``). It runs on a reader connection of its own, so that other queries
+        can run here while it is open; inside a transaction it runs here, fully fetched, as
+        it must see the transaction's own writes."""
+        if self.in_transaction:
+            return self.execute(sql, params)
+        return _Stream(self, sql, params)
+
+    def _reader(self):
+        with self._lock:
+            if self._readers:
+                return self._readers.pop()
+        return connect(self.url, autocommit=True)
+
+    def _release(self, reader) -> None:
+        from psycopg.pq import TransactionStatus
+
+        if reader.closed or reader.info.transaction_status != TransactionStatus.IDLE:
+            reader.close()
+            return
+        with self._lock:
+            if len(self._readers) < MAX_IDLE_READERS:
+                self._readers.append(reader)
+                return
+        reader.close()
 
     def executemany(self, sql: str, rows) -> None:
         rows = list(rows)
@@ -178,7 +213,55 @@ class PgCon:
             _reraise(exc, self.url)
 
     def close(self) -> None:
+        with self._lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
         self.raw.close()
+
+
+class _Stream:
+    """One streamed read (:meth:`PgCon.stream`): psycopg's chunked ``Cursor.stream`` on a
+    reader connection, which goes back to its pool when the rows are all taken or the
+    reader is closed (the server's query is then cancelled)."""
+
+    def __init__(self, owner: PgCon, sql: str, params):
+        self._owner = owner
+        self._con = owner._reader()
+        cur = self._con.cursor(binary=True)
+        self._rows = cur.stream(pg_sql(sql) if params else sql, params or None, size=STREAM_ROWS)
+
+    def fetchmany(self, size: int) -> list[tuple]:
+        if self._rows is None:
+            return []
+        try:
+            rows = list(itertools.islice(self._rows, size))
+        except Exception as exc:
+            self.close()
+            _reraise(exc, self._owner.url)
+        if len(rows) < size:
+            self.close()
+        return rows
+
+    def fetchone(self):
+        rows = self.fetchmany(1)
+        return rows[0] if rows else None
+
+    def __iter__(self):
+        while rows := self.fetchmany(STREAM_ROWS):
+            yield from rows
+
+    def close(self) -> None:
+        rows, self._rows = self._rows, None
+        if rows is None:
+            return
+        try:
+            rows.close()  # psycopg cancels the query if rows remain
+        finally:
+            self._owner._release(self._con)
+
+    def __del__(self):
+        self.close()
 
 
 @functools.lru_cache(maxsize=2048)

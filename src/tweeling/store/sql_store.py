@@ -385,7 +385,7 @@ class SqlStore:
             yield rows, from_versions, frozenset()
             return
         sql, params = self._sql.versions_sql(schema, *_as_of_conds(as_of), bbox=bbox, where=where)
-        yield gpkg_views.batches(self._con.execute(sql, params)), True, frozenset()
+        yield gpkg_views.batches(gpkg_views.streamed(self._con, sql, params)), True, frozenset()
 
     def count(
         self,
