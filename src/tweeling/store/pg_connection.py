@@ -16,7 +16,6 @@ transaction is rolled back by the server: nothing is half-written).
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,7 +24,7 @@ from tweeling.core.errors import InputError, StoreBusy, StoreFull, WorkspaceErro
 SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_MS = 5_000  # as the GeoPackage backend's busy timeout
-STREAM_ROWS = 500  # rows per chunk of a streamed read (psycopg chunked mode, libpq >= 17)
+STREAM_ROWS = 1000  # rows per FETCH when a streamed read is iterated
 MAX_IDLE_READERS = 2  # reader connections kept open per connection, for the next read
 # Query-string settings that would carry a secret: refused like a password in the URL.
 _SECRET_KEYS = {"password", "sslpassword", "passfile"}
@@ -164,11 +163,12 @@ class PgCon:
 
     def stream(self, sql: str, params=()):
         """A cursor-like reader (``fetchmany``, ``close``) of a read whose result may be
-        large: rows come from the server in chunks as they are taken, so a first page of a
+        large: rows come from a server-side cursor as they are taken, so a first page of a
         10 M-row layer costs a page, not the layer (a plain cursor receives the whole result
-        at ``execute``). It runs on a reader connection of its own, so that other queries
-        can run here while it is open; inside a transaction it runs here, fully fetched, as
-        it must see the transaction's own writes."""
+        at ``execute``, and PostgreSQL plans it to be read whole). It runs on a reader
+        connection of its own, so that other queries can run here while it is open; inside
+        a transaction it runs here, fully fetched, as it must see the transaction's own
+        writes."""
         if self.in_transaction:
             return self.execute(sql, params)
         return _Stream(self, sql, params)
@@ -177,12 +177,13 @@ class PgCon:
         with self._lock:
             if self._readers:
                 return self._readers.pop()
-        return connect(self.url, autocommit=True)
+        reader = connect(self.url)
+        reader.read_only = True
+        return reader
 
     def _release(self, reader) -> None:
-        from psycopg.pq import TransactionStatus
-
-        if reader.closed or reader.info.transaction_status != TransactionStatus.IDLE:
+        # 0: psycopg.pq.TransactionStatus.IDLE (no import: this may run at interpreter exit)
+        if reader.closed or reader.info.transaction_status != 0:
             reader.close()
             return
         with self._lock:
@@ -221,21 +222,27 @@ class PgCon:
 
 
 class _Stream:
-    """One streamed read (:meth:`PgCon.stream`): psycopg's chunked ``Cursor.stream`` on a
-    reader connection, which goes back to its pool when the rows are all taken or the
-    reader is closed (the server's query is then cancelled)."""
+    """One streamed read (:meth:`PgCon.stream`): a server-side cursor (``DECLARE``) in a
+    read-only transaction on a reader connection, fetched as the rows are taken. A cursor
+    also makes PostgreSQL plan for the first rows (``cursor_tuple_fraction``): a first page
+    in ``vid`` order walks the primary key instead of sorting the layer. The connection
+    goes back to its pool when the rows are all taken or the reader is closed."""
 
     def __init__(self, owner: PgCon, sql: str, params):
         self._owner = owner
         self._con = owner._reader()
-        cur = self._con.cursor(binary=True)
-        self._rows = cur.stream(pg_sql(sql) if params else sql, params or None, size=STREAM_ROWS)
+        self._cur = self._con.cursor(name="tw_stream", binary=True)
+        try:
+            self._cur.execute(pg_sql(sql) if params else sql, params or None)
+        except Exception as exc:
+            self.close()
+            _reraise(exc, owner.url)
 
     def fetchmany(self, size: int) -> list[tuple]:
-        if self._rows is None:
+        if self._cur is None:
             return []
         try:
-            rows = list(itertools.islice(self._rows, size))
+            rows = self._cur.fetchmany(size)
         except Exception as exc:
             self.close()
             _reraise(exc, self._owner.url)
@@ -252,11 +259,15 @@ class _Stream:
             yield from rows
 
     def close(self) -> None:
-        rows, self._rows = self._rows, None
-        if rows is None:
+        cur, self._cur = self._cur, None
+        if cur is None:
             return
         try:
-            rows.close()  # psycopg cancels the query if rows remain
+            if not self._con.closed:
+                cur.close()
+                self._con.rollback()  # a read-only transaction: nothing to keep
+        except Exception:
+            self._con.close()
         finally:
             self._owner._release(self._con)
 
