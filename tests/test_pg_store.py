@@ -541,3 +541,76 @@ def test_a_first_page_of_a_large_layer_leaves_the_rest_on_the_server(tmp_path, p
             reader.close()
             assert reading(watch) == 0
         assert sum(1 for _ in ws.store.features("blocks")) == n  # and a whole read is whole
+
+
+def test_request_threads_fit_the_database_connections():
+    """Each request thread holds a connection and a reader connection: all processes'
+    must fit in the server's max_connections, with room left for the CLI and tools."""
+    from tweeling.api.app import SPARE_CONNECTIONS, request_threads
+
+    assert request_threads(None, 4) == 40  # GeoPackage: anyio's default
+    for max_conn, processes in ((97, 4), (97, 1), (500, 4), (20, 8)):
+        threads = request_threads(max_conn, processes)
+        assert 2 <= threads <= 40
+        if threads > 2:
+            assert processes * threads * 2 + SPARE_CONNECTIONS <= max_conn
+    assert request_threads(97, 4) == 10
+
+
+def test_the_server_survives_a_database_restart(tmp_path, pg_database):
+    """When the database drops the server's connections (a restart, a failover), requests
+    get 503 with Retry-After at worst — never a 500 — and the next ones are answered on
+    new connections."""
+    from fastapi.testclient import TestClient
+
+    from tests.test_model_road_noise import write_town
+    from tweeling.api.app import create_app
+
+    root = tmp_path / "twin"
+    with init_workspace(root, store=pg_database) as ws:
+        write_town(ws.store)
+    client = TestClient(create_app(root), base_url="http://127.0.0.1:8000")
+    url = "/collections/buildings/items?limit=5"
+    assert client.get(url).status_code == 200
+    with psycopg.connect(pg_database, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    first = client.get(url)
+    assert first.status_code in (200, 503), first.text
+    if first.status_code == 503:
+        assert first.headers["Retry-After"] and "twin's database" in first.json()["detail"]
+    for _ in range(3):
+        assert client.get(url).status_code == 200
+
+
+def test_a_server_thread_connects_again_after_its_connection_was_lost(tmp_path, pg_database):
+    """A request that meets a dropped connection fails with StoreUnavailable (a 503 with
+    Retry-After); the thread's next request opens the twin again instead of failing for
+    ever on the dead connection."""
+    from fastapi.testclient import TestClient
+
+    from tests.test_model_road_noise import write_town
+    from tweeling.api.app import Twins, create_app
+    from tweeling.core.errors import StoreUnavailable
+
+    root = tmp_path / "twin"
+    with init_workspace(root, store=pg_database) as ws:
+        write_town(ws.store)
+    twins = Twins(root)
+    ws = twins.get()
+    with psycopg.connect(pg_database, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreUnavailable, match="lost the connection"):
+        ws.store.layer("buildings")
+    again = twins.get()
+    assert again is not ws and again.store.layer("buildings").count == 2
+
+    app = create_app(root)
+    app.state.twins.get().store._con.raw.close()  # as a lost connection leaves it
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert client.get("/collections/buildings/items?limit=5").status_code == 200

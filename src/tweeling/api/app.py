@@ -10,6 +10,7 @@ authorisation rule (``api.deps``): the app refuses to start otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -31,6 +32,7 @@ from tweeling.core.errors import (
     NotFoundError,
     StoreBusy,
     StoreFull,
+    StoreUnavailable,
     Throttled,
     TweelingError,
     WorkspaceError,
@@ -54,9 +56,28 @@ class Twins:
 
     def get(self) -> Workspace:
         ws = getattr(self._local, "ws", None)
+        if ws is not None and ws.store.broken:  # the database restarted: connect again
+            ws.close()
+            ws = None
         if ws is None:
             ws = self._local.ws = open_workspace(self.root)
         return ws
+
+
+MAX_THREADS = 40  # anyio's default: request threads per server process
+SPARE_CONNECTIONS = 10  # left for the CLI, tools and each process's job runner
+
+
+def request_threads(max_connections: int | None, processes: int) -> int:
+    """Request threads per server process. Each thread keeps its own connection to the
+    twin's database and a reader connection for large reads; so that all processes' fit
+    in the server's ``max_connections`` (with :data:`SPARE_CONNECTIONS` left), a PostGIS
+    twin gets fewer than anyio's 40 when needed (requests beyond them wait their turn, in
+    order, instead of failing with "too many clients")."""
+    if max_connections is None:
+        return MAX_THREADS
+    per_process = (max_connections - SPARE_CONNECTIONS) // max(processes, 1)
+    return max(2, min(MAX_THREADS, per_process // 2))
 
 
 def problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -78,7 +99,12 @@ def app_for_worker() -> FastAPI:
     import json
 
     spec = json.loads(os.environ[SERVE_ENV])
-    return create_app(Path(spec["root"]), bind=spec["bind"], hosts=tuple(spec["hosts"]))
+    return create_app(
+        Path(spec["root"]),
+        bind=spec["bind"],
+        hosts=tuple(spec["hosts"]),
+        process_count=spec.get("processes", 1),
+    )
 
 
 def create_app(
@@ -87,9 +113,11 @@ def create_app(
     bind: str = "127.0.0.1",
     hosts: tuple[str, ...] | list[str] = (),
     settings: server_settings.Settings | None = None,
+    process_count: int = 1,
 ) -> FastAPI:
     """The app for the twin in ``root``, as served on address ``bind`` (loopback by
-    default) and reached under the host names ``hosts`` (beside those in twin.toml)."""
+    default) and reached under the host names ``hosts`` (beside those in twin.toml), by
+    one of ``process_count`` server processes."""
     from fastapi.middleware.cors import CORSMiddleware
 
     from tweeling.api import (
@@ -125,7 +153,17 @@ def create_app(
                 '[server] hosts = ["twin.example.nl"] (or --allow-host): requests for other '
                 "names are refused, against DNS rebinding"
             )
+    threads = request_threads(twins.get().store.max_connections(), process_count)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Tweeling",
         description="Digital twin of the physical living environment (OGC API Features)",
         version="1",
@@ -164,6 +202,12 @@ def create_app(
 
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy):  # another process is writing: retry
+        response = problem(503, "Service Unavailable", str(exc))
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return response
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request: Request, exc: StoreUnavailable):  # the database: retry
         response = problem(503, "Service Unavailable", str(exc))
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
         return response

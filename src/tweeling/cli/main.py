@@ -438,7 +438,7 @@ def _serve(
         return
     console.print(f"  {workers} server processes share the requests and the job queue.")
     os.environ[SERVE_ENV] = json.dumps(
-        {"root": str(root), "bind": host, "hosts": list(hosts or ())}
+        {"root": str(root), "bind": host, "hosts": list(hosts or ()), "processes": workers}
     )
     del app_  # each process builds its own
     from tweeling.api.server_processes import run_processes

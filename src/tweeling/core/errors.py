@@ -61,6 +61,11 @@ class StoreBusy(WorkspaceError):
     """Another process holds the twin's write lock (beyond the busy timeout)."""
 
 
+class StoreUnavailable(WorkspaceError):
+    """The twin's database cannot be reached now (down, restarting, out of connections, or
+    the connection was lost mid-request); nothing unfinished was stored. Try again."""
+
+
 class StoreFull(WorkspaceError):
     """The disk holding the twin's store is full; the change was rolled back."""
 

@@ -208,6 +208,17 @@ class FeatureWrites(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def broken(self) -> bool:
+        """The connection to the store was lost (a database server restarted): open the
+        store again. (An embedded file is never broken.)"""
+        ...
+
+    def max_connections(self) -> int | None:
+        """How many connections the store's server takes from clients like us (None: no
+        limit, an embedded store)."""
+        ...
+
 
 class RasterReads(Protocol):
     def raster_path(self, name: str, *, as_of: datetime | None = None) -> str: ...

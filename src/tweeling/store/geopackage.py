@@ -88,6 +88,11 @@ class GeoPackageStore(SqlStore):
         tmp.rename(path)
         return cls(path, **kwargs)
 
+    broken = False  # a file: nothing to lose
+
+    def max_connections(self) -> int | None:
+        return None
+
     def close(self) -> None:
         self._con.close()
 

@@ -7,10 +7,11 @@ environment (``PGPASSWORD``) or the user's ``~/.pgpass``, as libpq reads them â€
 the file, which is copied and shared with the twin. Every message names the database by
 its URL with any password removed.
 
-Errors: an unreachable or refusing server is :class:`~tweeling.core.errors.WorkspaceError`
-naming the URL; another writer holding a lock beyond the busy timeout is ``StoreBusy``; a
-full disk is ``StoreFull``; a connection lost mid-request is a ``WorkspaceError`` (the
-transaction is rolled back by the server: nothing is half-written).
+Errors: an unreachable or refusing server (out of connections included) is
+:class:`~tweeling.core.errors.StoreUnavailable` naming the URL; another writer holding a
+lock beyond the busy timeout is ``StoreBusy``; a full disk is ``StoreFull``; a connection
+lost mid-request is ``StoreUnavailable`` too (the transaction is rolled back by the server:
+nothing is half-written).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import functools
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tweeling.core.errors import InputError, StoreBusy, StoreFull, WorkspaceError
+from tweeling.core.errors import InputError, StoreBusy, StoreFull, StoreUnavailable
 
 SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT_S = 10
@@ -84,13 +85,13 @@ def conninfo(url: str, *, password: str | None = None, application: str = "tweel
 
 def connect(url: str, **options):
     """A psycopg connection to the twin's database (not in autocommit: each unit of work is
-    one transaction), or a :class:`WorkspaceError` naming the URL without its password."""
+    one transaction), or a :class:`StoreUnavailable` naming the URL without its password."""
     import psycopg
 
     try:
         con = psycopg.connect(conninfo(url), **options)
     except psycopg.OperationalError as exc:
-        raise WorkspaceError(
+        raise StoreUnavailable(
             f"cannot reach the twin's database {redacted(url)}: {_reason(exc, url)}"
         ) from None
     with con.cursor() as cur:
@@ -116,7 +117,7 @@ def translated(exc: Exception, url: str) -> Exception:
             "the change was stored"
         )
     if isinstance(exc, psycopg.OperationalError):  # the server went away mid-request
-        return WorkspaceError(
+        return StoreUnavailable(
             f"lost the connection to the twin's database {where}: {_reason(exc, url)}; "
             "nothing of the unfinished step was stored"
         )

@@ -134,6 +134,17 @@ class PostgisStore(SqlStore):
     def close(self) -> None:
         self._con.close()
 
+    @property
+    def broken(self) -> bool:
+        return self._con.raw.broken or self._con.raw.closed
+
+    def max_connections(self) -> int | None:
+        row = self._con.execute(
+            "SELECT current_setting('max_connections')::int - "
+            "current_setting('superuser_reserved_connections')::int"
+        ).fetchone()
+        return int(row[0])
+
     # ------------------------------------------------------------------ backend hooks
 
     @staticmethod
